@@ -1,0 +1,185 @@
+"""People's mail accounts and the server presets that make them easy to create."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts import crypto
+from webmail.transport.endpoint import Endpoint
+
+
+class Security(models.TextChoices):
+    TLS = "tls", _("TLS")
+    STARTTLS = "starttls", _("STARTTLS")
+    NONE = "none", _("None (unencrypted)")
+
+
+class Protocol(models.TextChoices):
+    IMAP = "imap", _("IMAP")
+    POP3 = "pop3", _("POP3")
+
+
+def _port_field(verbose_name: str, **kwargs) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(
+        verbose_name, validators=[MinValueValidator(1), MaxValueValidator(65535)], **kwargs
+    )
+
+
+class TlsTrust(models.Model):
+    """How certificates of a server are checked: verified by default."""
+
+    ca_file = models.CharField(
+        _("CA file"),
+        max_length=500,
+        blank=True,
+        help_text=_("Path to a PEM file of the authority that signed the servers' certificates."),
+    )
+    accept_untrusted = models.BooleanField(
+        _("accept untrusted certificates"),
+        default=False,
+        help_text=_("Accept any certificate. Only for a server you control on a trusted network."),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ServerPreset(TlsTrust):
+    """The servers of one mail domain, so that an account needs only an address and password."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    domain = models.CharField(_("mail domain"), max_length=253, unique=True)
+    imap_host = models.CharField(_("IMAP host"), max_length=253, blank=True)
+    imap_port = _port_field(_("IMAP port"), null=True, blank=True)
+    imap_security = models.CharField(
+        _("IMAP security"), max_length=10, choices=Security.choices, default=Security.TLS
+    )
+    pop3_host = models.CharField(_("POP3 host"), max_length=253, blank=True)
+    pop3_port = _port_field(_("POP3 port"), null=True, blank=True)
+    pop3_security = models.CharField(
+        _("POP3 security"), max_length=10, choices=Security.choices, default=Security.TLS
+    )
+    smtp_host = models.CharField(_("SMTP host"), max_length=253)
+    smtp_port = _port_field(_("SMTP port"))
+    smtp_security = models.CharField(
+        _("SMTP security"), max_length=10, choices=Security.choices, default=Security.STARTTLS
+    )
+
+    class Meta:
+        verbose_name = _("server preset")
+        verbose_name_plural = _("server presets")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain})"
+
+
+class MailAccount(TlsTrust):
+    """One mailbox a person reads in Facteur."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="mail_accounts",
+        verbose_name=_("person"),
+    )
+    email = models.EmailField(_("e-mail address"))
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    preset = models.ForeignKey(
+        ServerPreset,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="accounts",
+        verbose_name=_("preset"),
+    )
+    protocol = models.CharField(
+        _("incoming protocol"), max_length=4, choices=Protocol.choices, default=Protocol.IMAP
+    )
+    incoming_host = models.CharField(_("incoming host"), max_length=253)
+    incoming_port = _port_field(_("incoming port"))
+    incoming_security = models.CharField(
+        _("incoming security"), max_length=10, choices=Security.choices, default=Security.TLS
+    )
+    login = models.CharField(_("login"), max_length=254)
+    password_encrypted = models.TextField(_("password (encrypted)"), editable=False)
+    smtp_host = models.CharField(_("SMTP host"), max_length=253)
+    smtp_port = _port_field(_("SMTP port"))
+    smtp_security = models.CharField(
+        _("SMTP security"), max_length=10, choices=Security.choices, default=Security.STARTTLS
+    )
+    smtp_login = models.CharField(
+        _("SMTP login"), max_length=254, blank=True, help_text=_("Empty: the same as the login.")
+    )
+    smtp_password_encrypted = models.TextField(
+        _("SMTP password (encrypted)"), blank=True, editable=False
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mail account")
+        verbose_name_plural = _("mail accounts")
+        ordering = ["user", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "email"], name="unique_account_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def set_password(self, raw: str) -> None:
+        self.password_encrypted = crypto.encrypt(raw)
+
+    def set_smtp_password(self, raw: str) -> None:
+        """An empty password means: use the incoming password."""
+        self.smtp_password_encrypted = crypto.encrypt(raw) if raw else ""
+
+    def apply_preset(self, preset: ServerPreset) -> None:
+        self.preset = preset
+        if self.protocol == Protocol.POP3:
+            self.incoming_host = preset.pop3_host
+            self.incoming_port = preset.pop3_port
+            self.incoming_security = preset.pop3_security
+        else:
+            self.incoming_host = preset.imap_host
+            self.incoming_port = preset.imap_port
+            self.incoming_security = preset.imap_security
+        self.smtp_host = preset.smtp_host
+        self.smtp_port = preset.smtp_port
+        self.smtp_security = preset.smtp_security
+        self.ca_file = preset.ca_file
+        self.accept_untrusted = preset.accept_untrusted
+
+    def _ca_file(self) -> str | None:
+        return self.ca_file or settings.MAIL_CA_FILE
+
+    def incoming_endpoint(self) -> Endpoint:
+        """The incoming server with the decrypted password: call only to connect."""
+        return Endpoint(
+            host=self.incoming_host,
+            port=self.incoming_port,
+            security=self.incoming_security,
+            login=self.login,
+            password=crypto.decrypt(self.password_encrypted),
+            ca_file=self._ca_file(),
+            verify=not self.accept_untrusted,
+            timeout=settings.MAIL_CONNECT_TIMEOUT,
+        )
+
+    def smtp_endpoint(self) -> Endpoint:
+        """The submission server with the decrypted password: call only to connect."""
+        token = self.smtp_password_encrypted or self.password_encrypted
+        return Endpoint(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            security=self.smtp_security,
+            login=self.smtp_login or self.login,
+            password=crypto.decrypt(token),
+            ca_file=self._ca_file(),
+            verify=not self.accept_untrusted,
+            timeout=settings.MAIL_CONNECT_TIMEOUT,
+        )

@@ -1,0 +1,267 @@
+"""The reading screens against the real Dovecot: lists, messages, parts, scoping, headers."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from imapclient import IMAPClient
+
+from accounts.models import MailAccount
+from tests.integration.conftest import make_account
+from webmail.models import TrustedSender
+
+pytestmark = pytest.mark.integration
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db40000000049454e44ae426082"
+)
+
+
+def message(subject: str, *, sender: str = "Zoé Martin <zoe@example.org>", to: str = "me@example.test",
+            text: str = "Hello", html: str | None = None, when: datetime | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def imap(mail_server, mail_user) -> IMAPClient:
+    client = IMAPClient(mail_server.host, port=mail_server.imaps_port,
+                        ssl_context=ssl.create_default_context(cafile=str(mail_server.ca_file)))
+    client.login(mail_user.address, mail_user.password)
+    return client
+
+
+def mailbox_url(account: MailAccount, **query) -> str:
+    url = reverse("webmail:mailbox", args=[account.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def message_url(account: MailAccount, uid: int, name: str = "webmail:message") -> str:
+    return reverse(name, args=[account.pk, uid]) + "?folder=INBOX"
+
+
+def test_home_goes_to_the_first_account(signed_in_client, mail_account):
+    response = signed_in_client.get(reverse("webmail:home"))
+    assert response.status_code == 302
+    assert response["Location"] == mailbox_url(mail_account)
+
+
+def test_home_without_an_account_says_what_to_do(signed_in_client):
+    response = signed_in_client.get(reverse("webmail:home"))
+    assert response.status_code == 200
+    assert b"No mail account yet" in response.content
+
+
+def test_mailbox_lists_newest_first_with_decoded_headers(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    start = datetime.now(UTC) - timedelta(days=3)
+    for number in range(3):
+        mail_server.deliver(
+            mail_user.address,
+            message(f"Réunion n°{number} — 日本語", when=start + timedelta(hours=number)).as_bytes(),
+        )
+    response = signed_in_client.get(mailbox_url(mail_account))
+    assert response.status_code == 200
+    page = response.content.decode()
+    positions = [page.index(f"Réunion n°{number} — 日本語") for number in (2, 1, 0)]
+    assert positions == sorted(positions)
+    assert "Zoé Martin" in page
+    assert page.count('class="message-row unread"') == 3
+
+
+def test_mailbox_pages_by_fifty(signed_in_client, mail_account, mail_server, mail_user):
+    for number in range(55):
+        mail_server.deliver(mail_user.address, message(f"Numbered {number:02d}").as_bytes())
+    first = signed_in_client.get(mailbox_url(mail_account)).content.decode()
+    second = signed_in_client.get(mailbox_url(mail_account, page=2)).content.decode()
+    assert first.count('class="message-row') == 50
+    assert "Numbered 54" in first and "Numbered 05" in first and "Numbered 04" not in first
+    assert second.count('class="message-row') == 5
+    assert "Numbered 00" in second
+
+
+def test_htmx_asks_for_the_list_alone(signed_in_client, mail_account, mail_server, mail_user):
+    mail_server.deliver(mail_user.address, message("Partial").as_bytes())
+    response = signed_in_client.get(
+        mailbox_url(mail_account), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="message-list"
+    )
+    assert b"Partial" in response.content
+    assert b"<html" not in response.content
+
+
+def test_opening_a_message_shows_it_and_marks_it_read(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    mail_server.deliver(
+        mail_user.address,
+        message("Plain one", text="See https://example.org/a?b=1&c=<2> now").as_bytes(),
+    )
+    response = signed_in_client.get(message_url(mail_account, 1))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Plain one" in page
+    assert 'href="https://example.org/a?b=1&amp;c="' in page or "https://example.org/a?b=1" in page
+    assert "<2>" not in page
+    with imap(mail_server, mail_user) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert b"\\Seen" in client.get_flags([1])[1]
+
+
+def test_html_body_is_sandboxed_and_remote_content_waits_for_consent(
+    signed_in_client, mail_account, mail_server, mail_user, person
+):
+    html = (
+        '<p onclick="alert(1)">Hi <img src="https://tracker.example/p.gif"></p>'
+        '<script>alert(2)</script><a href="https://example.org/">link</a>'
+    )
+    mail_server.deliver(mail_user.address, message("Newsletter", html=html).as_bytes())
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    iframe = re.search(r"<iframe[^>]*>", page).group(0)
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in iframe
+    assert "Remote images" in page
+    body_url = re.search(r'src="([^"]+)"', iframe).group(1).replace("&amp;", "&")
+
+    body = signed_in_client.get(body_url)
+    assert body.status_code == 200
+    csp = body["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "sandbox" in csp and "http:" not in csp
+    content = body.content.decode()
+    assert "tracker.example" not in content
+    assert "alert" not in content and "onclick" not in content
+    assert 'target="_blank"' in content and "noopener" in content
+
+    allow = signed_in_client.post(
+        reverse("webmail:allow-remote-content", args=[mail_account.pk, 1]) + "?folder=INBOX",
+        {"scope": "sender", "sender": "zoe@example.org"},
+    )
+    assert allow.status_code == 302
+    assert TrustedSender.is_trusted(person, "zoe@example.org")
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    body = signed_in_client.get(body_url)
+    assert "https:" in body["Content-Security-Policy"]
+    assert "tracker.example" in body.content.decode()
+
+
+def test_attachments_download_safely_with_identical_bytes(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    msg = message("With files")
+    payload = b"<html><script>alert(1)</script></html>"
+    msg.add_attachment(payload, maintype="text", subtype="html", filename="../../evil.html")
+    msg.add_attachment(PNG, maintype="image", subtype="png", filename="pixel.png")
+    mail_server.deliver(mail_user.address, msg.as_bytes())
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    links = [u.replace("&amp;", "&") for u in re.findall(r'href="(/a/\d+/m/1/part/[^"]+)"', page)]
+    assert len(links) == 2
+    html_part = signed_in_client.get(links[0])
+    assert html_part.content == payload
+    assert html_part["Content-Type"] == "application/octet-stream"
+    assert html_part["Content-Disposition"].startswith("attachment;")
+    assert "/" not in html_part["Content-Disposition"].split("filename", 1)[1]
+    assert html_part["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in html_part["Content-Security-Policy"]
+    image = signed_in_client.get(links[1] + "&inline=1")
+    assert image.content == PNG
+    assert image["Content-Type"] == "image/png"
+
+
+def test_inline_images_are_served_by_signed_links_only(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    msg = message("Inline", html='<p>Logo: <img src="cid:logo@x"></p>')
+    msg.get_payload()[1].add_related(PNG, maintype="image", subtype="png", cid="<logo@x>")
+    mail_server.deliver(mail_user.address, msg.as_bytes())
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    body = signed_in_client.get(body_url).content.decode()
+    image_url = re.search(r'<img[^>]*src="([^"]+)"', body).group(1).replace("&amp;", "&")
+    assert image_url.startswith("/inline/")
+    # The sandboxed frame sends no cookies: the link alone must work.
+    anonymous = Client()
+    response = anonymous.get(image_url)
+    assert response.status_code == 200 and response.content == PNG
+    assert anonymous.get(image_url[:-3] + "abc/").status_code == 404
+
+
+def test_source_is_served_as_inert_text(signed_in_client, mail_account, mail_server, mail_user):
+    raw = message("Source", html="<script>alert(1)</script>").as_bytes()
+    mail_server.deliver(mail_user.address, raw)
+    response = signed_in_client.get(message_url(mail_account, 1, "webmail:message-source"))
+    assert response["Content-Type"].startswith("text/plain")
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert b"Subject: Source" in response.content
+
+
+def test_nobody_reaches_another_persons_mail_by_changing_a_number(
+    client, mail_account, mail_server, mail_user, django_user_model
+):
+    mail_server.deliver(mail_user.address, message("Private").as_bytes())
+    intruder = django_user_model.objects.create_user(username="intruder", password="x-Pass-123!")
+    client.force_login(intruder)
+    for url in (
+        mailbox_url(mail_account),
+        message_url(mail_account, 1),
+        message_url(mail_account, 1, "webmail:message-source"),
+        reverse("webmail:attachment", args=[mail_account.pk, 1, "2"]) + "?folder=INBOX&v=1",
+        reverse("webmail:message-body", args=[mail_account.pk, 1]) + "?folder=INBOX&v=1",
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"Private" not in response.content
+
+
+def test_signed_out_people_are_sent_to_sign_in(client, mail_account):
+    response = client.get(mailbox_url(mail_account))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_pages_carry_the_security_headers(signed_in_client, mail_account):
+    response = signed_in_client.get(mailbox_url(mail_account))
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_state_changes_need_the_csrf_token(mail_account, person):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(person)
+    response = client.post(
+        reverse("webmail:allow-remote-content", args=[mail_account.pk, 1]) + "?folder=INBOX",
+        {"scope": "sender", "sender": "a@b.c"},
+    )
+    assert response.status_code == 403
+
+
+def test_an_unreachable_server_gives_a_clear_page(signed_in_client, person, mail_server, mail_user):
+    account = make_account(person, mail_server, mail_user)
+    account.incoming_port = 1  # nothing listens there
+    account.save()
+    response = signed_in_client.get(mailbox_url(account))
+    assert response.status_code == 503
+    assert b"not answering" in response.content
+    assert b"Traceback" not in response.content
+
+
+def test_a_missing_message_or_folder_is_a_404(signed_in_client, mail_account):
+    assert signed_in_client.get(message_url(mail_account, 999)).status_code == 404
+    assert signed_in_client.get(mailbox_url(mail_account, folder="Nope")).status_code == 404

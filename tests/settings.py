@@ -1,0 +1,22 @@
+"""Settings for the test suite: production settings with test keys.
+
+Tests run with FACTEUR_DEBUG off, as production does, so they see the same
+security settings; they only bring their own keys and plain static storage.
+"""
+
+import os
+
+os.environ.setdefault("FACTEUR_SECRET_KEY", "tests-only-secret-key-not-for-production")
+# A fixed test key, so that rows encrypted by one test process decrypt in another.
+os.environ.setdefault("FACTEUR_CREDENTIALS_KEYS", "mdWNpC9yrQXkxRzdpVnmwTDwydsO35jcRUo0Sn4Rz3g=")
+os.environ.setdefault("FACTEUR_SECURE_COOKIES", "false")
+
+from webmail.settings import *  # noqa: E402, F403
+
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["*"]

@@ -1,0 +1,26 @@
+"""Messages as bytes and as what people see: parsing for the message screen."""
+
+from webmail.mime.headers import Address, decode_header, envelope_addresses, parse_addresses
+from webmail.mime.parse import (
+    DEFAULT_LIMITS,
+    ParsedMessage,
+    ParseLimits,
+    Part,
+    extract_part,
+    find_part_by_content_id,
+    parse_message,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Address",
+    "ParseLimits",
+    "ParsedMessage",
+    "Part",
+    "decode_header",
+    "envelope_addresses",
+    "extract_part",
+    "find_part_by_content_id",
+    "parse_addresses",
+    "parse_message",
+]

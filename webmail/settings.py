@@ -1,0 +1,216 @@
+"""Facteur's settings.
+
+Every value comes from the environment with a safe default. Production (the
+default, ``FACTEUR_DEBUG`` unset) refuses to start without a secret key and a
+credentials key; development derives both so that the demo needs nothing.
+"""
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("FACTEUR_DEBUG")
+DATA_DIR = Path(os.environ.get("FACTEUR_DATA_DIR", BASE_DIR / "var"))
+
+SECRET_KEY = os.environ.get("FACTEUR_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("FACTEUR_SECRET_KEY must be set when FACTEUR_DEBUG is off.")
+    SECRET_KEY = "facteur-development-only-secret-key"  # noqa: S105
+
+# Fernet keys for mail passwords at rest: the first encrypts, all decrypt, so a
+# new key can be put in front and old rows re-encrypted with `rotate_credentials`.
+CREDENTIALS_KEYS = env_list("FACTEUR_CREDENTIALS_KEYS")
+if not CREDENTIALS_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FACTEUR_CREDENTIALS_KEYS must be set when FACTEUR_DEBUG is off "
+            "(generate one with `python manage.py generate_credentials_key`)."
+        )
+    CREDENTIALS_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+
+ALLOWED_HOSTS = env_list("FACTEUR_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("FACTEUR_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "accounts",
+    "webmail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webmail.middleware.SecurityHeadersMiddleware",
+    "webmail.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "webmail.urls"
+WSGI_APPLICATION = "webmail.wsgi.application"
+ASGI_APPLICATION = "webmail.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'facteur.sqlite3'}",
+        conn_max_age=env_int("FACTEUR_DB_CONN_MAX_AGE", 60),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "webmail:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Sign-in throttling: this many failures per username or per client address
+# within the window lock further attempts until the window has passed.
+LOGIN_FAILURE_LIMIT = env_int("FACTEUR_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW = env_int("FACTEUR_LOGIN_FAILURE_WINDOW", 15 * 60)
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("fr", _("French"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = os.environ.get("FACTEUR_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("FACTEUR_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("FACTEUR_CACHE_URL", "redis://127.0.0.1:6379/1"),
+        "KEY_PREFIX": "facteur",
+    }
+    if os.environ.get("FACTEUR_CACHE_URL")
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "facteur",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    }
+}
+
+# Sessions and cookies.
+SESSION_COOKIE_AGE = env_int("FACTEUR_SESSION_AGE", 8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_COOKIES = env_bool("FACTEUR_SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FACTEUR_BEHIND_TLS_PROXY") else None
+)
+
+# Celery: Redis is the broker; tasks are acknowledged late so that a killed
+# worker's task is handed to another one instead of being lost.
+CELERY_BROKER_URL = os.environ.get("FACTEUR_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("FACTEUR_CELERY_EAGER")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Mail servers.
+MAIL_CA_FILE = os.environ.get("FACTEUR_MAIL_CA_FILE") or None
+MAIL_CONNECT_TIMEOUT = env_int("FACTEUR_MAIL_CONNECT_TIMEOUT", 10)
+IMAP_POOL_SIZE = env_int("FACTEUR_IMAP_POOL_SIZE", 2)
+IMAP_POOL_IDLE_TIMEOUT = env_int("FACTEUR_IMAP_POOL_IDLE_TIMEOUT", 300)
+IMAP_POOL_WAIT = env_int("FACTEUR_IMAP_POOL_WAIT", 10)
+MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
+
+# Limits on what the parser and the renderer take from one message.
+MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)
+MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("FACTEUR_LOG_LEVEL", "INFO")},
+    # imaplib and imapclient log whole protocol lines at DEBUG, passwords and
+    # message bodies included: never let them through.
+    "loggers": {
+        "imapclient": {"level": "WARNING"},
+        "imaplib": {"level": "WARNING"},
+    },
+}

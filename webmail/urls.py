@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from webmail.views import folders, messages, parts
+
+mail_patterns = [
+    path("", folders.HomeView.as_view(), name="home"),
+    path("a/<int:account_id>/", folders.MailboxView.as_view(), name="mailbox"),
+    path("a/<int:account_id>/m/<int:uid>/", messages.MessageView.as_view(), name="message"),
+    path(
+        "a/<int:account_id>/m/<int:uid>/body/",
+        messages.MessageBodyView.as_view(),
+        name="message-body",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/source/",
+        messages.MessageSourceView.as_view(),
+        name="message-source",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/remote-content/",
+        messages.AllowRemoteContentView.as_view(),
+        name="allow-remote-content",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/part/<str:part_id>/",
+        parts.AttachmentView.as_view(),
+        name="attachment",
+    ),
+    path("inline/<str:token>/", parts.InlinePartView.as_view(), name="inline-part"),
+]
+
+urlpatterns = [
+    path("", include((mail_patterns, "webmail"))),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+]

@@ -1,0 +1,81 @@
+"""The folder list and the message list."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.generic import TemplateView
+
+from webmail.views.base import AccountMixin
+
+#: The orders a person can choose, with the store's name for each.
+SORT_CHOICES = {
+    "date": _("Date"),
+    "from": _("Sender"),
+    "subject": _("Subject"),
+    "size": _("Size"),
+}
+DEFAULT_SORT = "date"
+
+
+class HomeView(LoginRequiredMixin, View):
+    """The person's first account's Inbox, or a word on what to do without one."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        account = request.user.mail_accounts.order_by("position", "id").first()
+        if account is None:
+            return render(request, "mail/no_account.html")
+        return redirect("webmail:mailbox", account_id=account.pk)
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), 1_000_000))
+    except ValueError:
+        return 1
+
+
+class MailboxView(AccountMixin, TemplateView):
+    """One folder's messages, a page at a time; htmx asks for the list alone."""
+
+    template_name = "mail/mailbox.html"
+
+    def get_template_names(self) -> list[str]:
+        if self.request.headers.get("HX-Request") and self.request.headers.get("HX-Target") == (
+            "message-list"
+        ):
+            return ["mail/_message_list.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs) -> dict:
+        sort = self.request.GET.get("sort", DEFAULT_SORT)
+        if sort not in SORT_CHOICES:
+            sort = DEFAULT_SORT
+        reverse_order = self.request.GET.get("dir", "desc") != "asc"
+        store_sort = "arrival" if sort == DEFAULT_SORT else sort
+        page = self.store.page(
+            self.folder,
+            _page_number(self.request.GET.get("page")),
+            per_page=settings.MESSAGES_PER_PAGE,
+            sort=store_sort,
+            reverse=reverse_order,
+        )
+        folders = self.store.folders()
+        return super().get_context_data(
+            account=self.account,
+            accounts=self.request.user.mail_accounts.all(),
+            folders=folders,
+            folder=self.folder,
+            current_folder=page.folder,
+            page=page,
+            sort=sort,
+            direction="desc" if reverse_order else "asc",
+            sort_choices=SORT_CHOICES,
+            mailbox_url=reverse("webmail:mailbox", args=[self.account.pk]),
+            **kwargs,
+        )

@@ -1,0 +1,201 @@
+"""Reading one message: its page, its sandboxed body, its source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.utils.decorators import method_decorator
+from django.views.generic import TemplateView
+
+from webmail import reading
+from webmail.mailstore.base import RawMessage
+from webmail.mime import ParsedMessage, Part
+from webmail.models import TrustedSender
+from webmail.sanitize import plain_text_to_html
+from webmail.views.base import AccountMixin
+
+SEEN = "\\Seen"
+
+#: Inline parts a browser may show itself; anything else is downloaded.
+INLINE_IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/x-icon"}
+)
+
+
+def body_csp(request: HttpRequest, allow_remote: bool) -> str:
+    """The policy of the frame that shows a message's HTML.
+
+    No script, no form, no plugin, no navigation of the page; images only from
+    Facteur unless the person allowed remote content. The ``sandbox`` directive
+    repeats the iframe's own so that the body stays sandboxed when opened directly.
+    """
+    origin = f"{request.scheme}://{request.get_host()}"
+    images = f"{origin} http: https:" if allow_remote else origin
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"img-src {images}",
+            "style-src 'unsafe-inline'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",
+            "sandbox allow-popups allow-popups-to-escape-sandbox",
+        ]
+    )
+
+
+class MessageMixin(AccountMixin):
+    def message_query(self, **extra) -> str:
+        return urlencode({"folder": self.folder, **extra})
+
+    def cid_resolver(self, raw: RawMessage, message: ParsedMessage) -> Callable[[str], str | None]:
+        """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
+        by_cid = {part.content_id: part for part in message.attachments if part.content_id}
+
+        def cid_url(content_id: str) -> str | None:
+            part = by_cid.get(content_id)
+            if part is None or part.content_type not in INLINE_IMAGE_TYPES:
+                return None
+            token = reading.inline_token(
+                self.request.user.pk, self.account.pk, raw.folder, raw.uidvalidity, raw.uid,
+                part.part_id,
+            )
+            return reverse("webmail:inline-part", args=[token])
+
+        return cid_url
+
+
+class MessageView(MessageMixin, TemplateView):
+    template_name = "mail/message.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        account, uid = self.account, self.kwargs["uid"]
+        raw = reading.fetch_raw(self.store, account.pk, self.folder, uid)
+        message = reading.parsed(account.pk, raw)
+        sender = message.sender[0].email if message.sender else None
+        allow_remote = self.request.GET.get("remote") == "1" or TrustedSender.is_trusted(
+            self.request.user, sender
+        )
+        body = reading.sanitised_body(
+            account.pk,
+            raw,
+            message,
+            allow_remote=allow_remote,
+            cid_url=self.cid_resolver(raw, message),
+        )
+        if SEEN not in raw.flags:
+            self.store.mark_seen(self.folder, uid)
+
+        base = reverse("webmail:message", args=[account.pk, uid])
+        return super().get_context_data(
+            account=account,
+            accounts=self.request.user.mail_accounts.all(),
+            folder=self.folder,
+            uid=uid,
+            message=message,
+            sender_email=sender,
+            body=body,
+            body_url=reverse("webmail:message-body", args=[account.pk, uid])
+            + "?"
+            + self.message_query(v=raw.uidvalidity, remote=int(allow_remote)),
+            # plain_text_to_html escapes everything it does not itself produce.
+            text_html=mark_safe(plain_text_to_html(message.text))  # noqa: S308
+            if body is None and message.text
+            else None,
+            attachments=[
+                (part, self._attachment_url(part, raw.uidvalidity))
+                for part in message.attachments
+                if not (body and part.inline and part.content_id)
+            ],
+            allow_remote=allow_remote,
+            remote_url=base + "?" + self.message_query(remote=1),
+            source_url=reverse("webmail:message-source", args=[account.pk, uid])
+            + "?"
+            + self.message_query(),
+            download_url=reverse("webmail:message-source", args=[account.pk, uid])
+            + "?"
+            + self.message_query(download=1),
+            mailbox_url=reverse("webmail:mailbox", args=[account.pk])
+            + "?"
+            + urlencode({"folder": self.folder}),
+            **kwargs,
+        )
+
+    def _attachment_url(self, part: Part, uidvalidity: int) -> str:
+        return (
+            reverse("webmail:attachment", args=[self.account.pk, self.kwargs["uid"], part.part_id])
+            + "?"
+            + self.message_query(v=uidvalidity)
+        )
+
+
+def _uidvalidity(request: HttpRequest) -> int:
+    try:
+        return int(request.GET.get("v", ""))
+    except ValueError as exc:
+        raise Http404(_("This link is incomplete.")) from exc
+
+
+@method_decorator(xframe_options_sameorigin, name="dispatch")
+class MessageBodyView(MessageMixin, View):
+    """The sanitised HTML body, alone, for the sandboxed frame of the message page."""
+
+    def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
+        uidvalidity = _uidvalidity(request)
+        allow_remote = request.GET.get("remote") == "1"
+        body = reading.cached_body(account_id, self.folder, uidvalidity, uid, allow_remote)
+        if body is None:
+            # Another process rendered the page: do the work again here.
+            raw = reading.cached_raw(self.store, self.account.pk, self.folder, uidvalidity, uid)
+            if raw is None:
+                raise Http404(_("This message has changed on the server; reload the page."))
+            message = reading.parsed(self.account.pk, raw)
+            body = reading.sanitised_body(
+                self.account.pk,
+                raw,
+                message,
+                allow_remote=allow_remote,
+                cid_url=self.cid_resolver(raw, message),
+            )
+        response = TemplateResponse(
+            request, "mail/message_body.html", {"body": body}
+        )
+        response.headers["Content-Security-Policy"] = body_csp(request, allow_remote)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+class MessageSourceView(MessageMixin, View):
+    """The message exactly as stored, as text or as an .eml download."""
+
+    def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
+        raw = reading.fetch_raw(self.store, self.account.pk, self.folder, uid)
+        if request.GET.get("download"):
+            response = HttpResponse(raw.raw, content_type="message/rfc822")
+            response.headers["Content-Disposition"] = f'attachment; filename="message-{uid}.eml"'
+        else:
+            response = HttpResponse(raw.raw, content_type="text/plain; charset=utf-8")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+class AllowRemoteContentView(MessageMixin, View):
+    """Remote content for this message once, or always for its sender."""
+
+    def post(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
+        target = reverse("webmail:message", args=[self.account.pk, uid])
+        sender = request.POST.get("sender", "").strip().lower()
+        if request.POST.get("scope") == "sender" and sender and len(sender) <= 254:
+            TrustedSender.objects.get_or_create(user=request.user, email=sender)
+            return redirect(target + "?" + self.message_query())
+        return redirect(target + "?" + self.message_query(remote=1))
