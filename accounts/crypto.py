@@ -49,6 +49,15 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+def is_current(token: str) -> bool:
+    """Whether the first (current) key encrypted ``token``."""
+    try:
+        Fernet(settings.CREDENTIALS_KEYS[0].encode()).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def rotate(token: str) -> str:
     """Re-encrypt ``token`` with the first key."""
     try:

@@ -49,7 +49,7 @@ if not CREDENTIALS_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured(
             "FACTEUR_CREDENTIALS_KEYS must be set when FACTEUR_DEBUG is off "
-            "(generate one with `python manage.py generate_credentials_key`)."
+            "(generate one with `FACTEUR_DEBUG=1 python manage.py generate_credentials_key`)."
         )
     CREDENTIALS_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()

@@ -1,0 +1,134 @@
+"""The administrator's screens: people, their mail accounts, server presets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.crypto import CredentialError
+from accounts.forms import AdminSignInForm, MailAccountAdminForm, ServerPresetAdminForm
+from accounts.models import MailAccount, Protocol, ServerPreset
+from webmail.transport import diagnose
+from webmail.transport.endpoint import Endpoint
+
+admin.site.login_form = AdminSignInForm
+
+TLS_WARNING = _(
+    "Certificates are verified against the system's authorities, or against the CA file "
+    "if one is named. Accepting untrusted certificates turns that check off: anyone on the "
+    "network path can then pose as the server and read the passwords and the mail. Name "
+    "the CA file instead whenever you can."
+)
+
+
+def check_account(account: MailAccount) -> list[tuple[str, diagnose.CheckResult]]:
+    """Sign in to the account's incoming and sending servers; a result per server."""
+    incoming = Protocol(account.protocol)
+    check_incoming = diagnose.check_pop3 if incoming == Protocol.POP3 else diagnose.check_imap
+    return [
+        (str(incoming.label), _run(check_incoming, account.incoming_endpoint)),
+        ("SMTP", _run(diagnose.check_smtp, account.smtp_endpoint)),
+    ]
+
+
+def _run(
+    check: Callable[[Endpoint], diagnose.CheckResult], endpoint: Callable[[], Endpoint]
+) -> diagnose.CheckResult:
+    try:
+        return check(endpoint())
+    except CredentialError:
+        return diagnose.CheckResult(
+            ok=False,
+            message=gettext("The stored password cannot be decrypted with the configured keys."),
+        )
+
+
+@admin.register(ServerPreset)
+class ServerPresetAdmin(admin.ModelAdmin):
+    form = ServerPresetAdminForm
+    list_display = ("name", "domain", "imap_host", "pop3_host", "smtp_host", "accept_untrusted")
+    search_fields = ("name", "domain")
+    fieldsets = (
+        (None, {"fields": ("name", "domain")}),
+        (_("Incoming (IMAP)"), {"fields": ("imap_host", "imap_port", "imap_security")}),
+        (_("Incoming (POP3)"), {"fields": ("pop3_host", "pop3_port", "pop3_security")}),
+        (_("Sending (SMTP)"), {"fields": ("smtp_host", "smtp_port", "smtp_security")}),
+        (_("TLS"), {"fields": ("ca_file", "accept_untrusted"), "description": TLS_WARNING}),
+    )
+
+
+_ACCOUNT_FIELDSETS = (
+    (
+        None,
+        {"fields": ("email", "display_name", "preset", "protocol", "login", "password")},
+    ),
+    (
+        _("Incoming server"),
+        {"fields": ("incoming_host", "incoming_port", "incoming_security")},
+    ),
+    (
+        _("Sending server"),
+        {
+            "fields": (
+                "smtp_host",
+                "smtp_port",
+                "smtp_security",
+                "smtp_login",
+                "smtp_password",
+                "clear_smtp_password",
+            )
+        },
+    ),
+    (_("TLS"), {"fields": ("ca_file", "accept_untrusted"), "description": TLS_WARNING}),
+)
+
+
+@admin.register(MailAccount)
+class MailAccountAdmin(admin.ModelAdmin):
+    form = MailAccountAdminForm
+    list_display = ("email", "user", "protocol", "incoming_host", "smtp_host", "preset")
+    list_filter = ("protocol", "preset")
+    search_fields = ("email", "user__username", "user__email")
+    list_select_related = ("user", "preset")
+    autocomplete_fields = ("user",)
+    actions = ("test_connection",)
+    fieldsets = (
+        (None, {"fields": ("user", "position")}),
+        *_ACCOUNT_FIELDSETS,
+    )
+
+    @admin.action(description=_("Test connection"))
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[MailAccount]) -> None:
+        for account in queryset:
+            results = check_account(account)
+            parts = " ".join(f"{label}: {result.message}" for label, result in results)
+            ok = all(result.ok for _label, result in results)
+            self.message_user(
+                request,
+                f"{account.email} — {parts}",
+                level=messages.SUCCESS if ok else messages.ERROR,
+            )
+
+
+class MailAccountInline(admin.StackedInline):
+    model = MailAccount
+    form = MailAccountAdminForm
+    fieldsets = _ACCOUNT_FIELDSETS
+    extra = 0
+    show_change_link = True
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PersonAdmin(UserAdmin):
+    inlines = (MailAccountInline,)

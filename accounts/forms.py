@@ -1,0 +1,223 @@
+"""Forms of the sign-in page and of the administrator's screens."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import MailAccount, Protocol, ServerPreset
+from accounts.provisioning import validate_ca_file, validate_host
+from accounts.throttle import SignInThrottle
+
+
+class ThrottledAuthenticationMixin:
+    """Refuses sign-in after too many failures, before the password is even checked.
+
+    The refusal is the same whether or not the username exists, so it tells an
+    attacker nothing about which accounts there are.
+    """
+
+    throttled_message = _(
+        "Too many failed sign-in attempts. Please wait a few minutes before trying again."
+    )
+
+    @sensitive_variables("password")
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            throttle = SignInThrottle.for_request(self.request, username)
+            if throttle.is_locked():
+                throttle.record_refusal()
+                raise ValidationError(self.throttled_message, code="throttled")
+            self.user_cache = authenticate(self.request, username=username, password=password)
+            if self.user_cache is None:
+                throttle.record_failure()
+                raise self.get_invalid_login_error()
+            throttle.clear()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class SignInForm(ThrottledAuthenticationMixin, AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("The username, e-mail address or password is not right."),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.label = _("Username or e-mail address")
+        # An e-mail address may be longer than a username.
+        username.max_length = 254
+        username.widget.attrs.update({"maxlength": 254, "autocomplete": "username"})
+
+
+class AdminSignInForm(ThrottledAuthenticationMixin, AdminAuthenticationForm):
+    """The admin site's sign-in, throttled like the people's."""
+
+
+class _ServerFieldsMixin:
+    """Validates host names and the CA file of a preset or an account form."""
+
+    host_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.host_fields:
+            self.fields[name].validators.append(validate_host)
+        self.fields["ca_file"].validators.append(validate_ca_file)
+
+
+class ServerPresetAdminForm(_ServerFieldsMixin, forms.ModelForm):
+    host_fields = ("imap_host", "pop3_host", "smtp_host")
+
+    class Meta:
+        model = ServerPreset
+        fields = (
+            "name",
+            "domain",
+            "imap_host",
+            "imap_port",
+            "imap_security",
+            "pop3_host",
+            "pop3_port",
+            "pop3_security",
+            "smtp_host",
+            "smtp_port",
+            "smtp_security",
+            "ca_file",
+            "accept_untrusted",
+        )
+
+    def clean_domain(self) -> str:
+        return self.cleaned_data["domain"].strip().lower().rstrip(".")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for protocol in ("imap", "pop3"):
+            host, port = f"{protocol}_host", f"{protocol}_port"
+            if cleaned.get(host) and not cleaned.get(port):
+                self.add_error(port, _("A server needs a port."))
+        if not cleaned.get("imap_host") and not cleaned.get("pop3_host"):
+            raise ValidationError(
+                _("Fill in an IMAP or a POP3 server: a preset needs an incoming server."),
+                code="no_incoming",
+            )
+        return cleaned
+
+
+class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
+    """A mail account whose passwords can be set but never read back.
+
+    With a preset chosen and the server fields left empty, the servers come
+    from the preset, so that an address and a password are enough.
+    """
+
+    host_fields = ("incoming_host", "smtp_host")
+    server_fields = (
+        "incoming_host",
+        "incoming_port",
+        "incoming_security",
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "ca_file",
+        "accept_untrusted",
+    )
+
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty to keep the current password."),
+    )
+    smtp_password = forms.CharField(
+        label=_("SMTP password"),
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Only if sending needs another password than receiving. Empty: unchanged."),
+    )
+    clear_smtp_password = forms.BooleanField(
+        label=_("Use the incoming password for sending"),
+        required=False,
+        help_text=_("Forget the separate SMTP password."),
+    )
+
+    class Meta:
+        model = MailAccount
+        fields = (
+            "user",
+            "position",
+            "email",
+            "display_name",
+            "preset",
+            "protocol",
+            "login",
+            "incoming_host",
+            "incoming_port",
+            "incoming_security",
+            "smtp_host",
+            "smtp_port",
+            "smtp_security",
+            "smtp_login",
+            "ca_file",
+            "accept_untrusted",
+        )
+        help_texts = {
+            "preset": _("Leave the server fields empty to fill them in from the preset."),
+            "login": _("Empty: the e-mail address."),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Filled in from the preset or the address in clean() when left empty.
+        for name in ("incoming_host", "incoming_port", "smtp_host", "smtp_port", "login"):
+            self.fields[name].required = False
+        if not self.instance.password_encrypted:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = ""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        preset = cleaned.get("preset")
+        if preset and not cleaned.get("incoming_host") and not cleaned.get("smtp_host"):
+            filled = MailAccount(protocol=cleaned.get("protocol") or Protocol.IMAP)
+            filled.apply_preset(preset)
+            for name in self.server_fields:
+                cleaned[name] = getattr(filled, name)
+        if not cleaned.get("login") and cleaned.get("email"):
+            cleaned["login"] = cleaned["email"]
+        for name in ("incoming_host", "incoming_port", "smtp_host", "smtp_port"):
+            if name not in self.errors and cleaned.get(name) in (None, ""):
+                message = (
+                    _("The preset has no such server: fill this in.")
+                    if preset
+                    else _("Choose a preset or fill this in.")
+                )
+                self.add_error(name, ValidationError(message, code="required"))
+        return cleaned
+
+    @sensitive_variables("password", "smtp_password")
+    def save(self, commit: bool = True) -> MailAccount:
+        account = super().save(commit=False)
+        password = self.cleaned_data.get("password")
+        smtp_password = self.cleaned_data.get("smtp_password")
+        if password:
+            account.set_password(password)
+        if self.cleaned_data.get("clear_smtp_password"):
+            account.set_smtp_password("")
+        elif smtp_password:
+            account.set_smtp_password(smtp_password)
+        if commit:
+            account.save()
+            self._save_m2m()
+        return account
