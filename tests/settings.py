@@ -11,7 +11,7 @@ os.environ.setdefault("FACTEUR_SECRET_KEY", "tests-only-secret-key-not-for-produ
 os.environ.setdefault("FACTEUR_CREDENTIALS_KEYS", "mdWNpC9yrQXkxRzdpVnmwTDwydsO35jcRUo0Sn4Rz3g=")
 os.environ.setdefault("FACTEUR_SECURE_COOKIES", "false")
 
-from webmail.settings import *  # noqa: E402, F403
+from webmail.settings import *  # noqa: F403
 
 STORAGES = {
     **STORAGES,  # noqa: F405

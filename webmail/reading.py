@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
+from accounts.models import MailAccount
 from webmail.mailstore.base import MailStore, RawMessage
 from webmail.mime import ParsedMessage, ParseLimits, parse_message
 from webmail.sanitize import SanitizedHtml, sanitize_html
@@ -24,20 +25,22 @@ INLINE_SALT = "webmail.inline-part"
 INLINE_MAX_AGE = 24 * 3600
 
 
-def _key(kind: str, account_id: int, folder: str, uidvalidity: int, uid: int, *extra) -> str:
-    # Folder names can hold anything: hash them so the key is safe for every cache backend.
+def _key(kind: str, account: MailAccount, folder: str, uidvalidity: int, uid: int, *extra) -> str:
+    # The server and login are part of the key: an account pointed elsewhere sees
+    # other mail under the same UIDs. Hashing keeps any folder name safe as a key.
+    scope = (account.pk, account.incoming_host, account.incoming_port, account.login)
     digest = hashlib.sha256(
-        "\x00".join(map(str, (account_id, folder, uidvalidity, uid, *extra))).encode()
+        "\x00".join(map(str, (*scope, folder, uidvalidity, uid, *extra))).encode()
     ).hexdigest()
     return f"facteur:{kind}:{digest}"
 
 
-def fetch_raw(store: MailStore, account_id: int, folder: str, uid: int) -> RawMessage:
+def fetch_raw(store: MailStore, account: MailAccount, folder: str, uid: int) -> RawMessage:
     """The message's bytes; kept briefly so that its inline images cost no refetch."""
     message = store.message(folder, uid)
     if len(message.raw) <= settings.MAIL_MAX_RENDER_BYTES:
         cache.set(
-            _key("raw", account_id, folder, message.uidvalidity, uid),
+            _key("raw", account, folder, message.uidvalidity, uid),
             message,
             RAW_CACHE_SECONDS,
         )
@@ -45,17 +48,17 @@ def fetch_raw(store: MailStore, account_id: int, folder: str, uid: int) -> RawMe
 
 
 def cached_raw(
-    store: MailStore, account_id: int, folder: str, uidvalidity: int, uid: int
+    store: MailStore, account: MailAccount, folder: str, uidvalidity: int, uid: int
 ) -> RawMessage | None:
     """The message if it still has ``uidvalidity``, from the cache when possible."""
-    message = cache.get(_key("raw", account_id, folder, uidvalidity, uid))
+    message = cache.get(_key("raw", account, folder, uidvalidity, uid))
     if message is None:
-        message = fetch_raw(store, account_id, folder, uid)
+        message = fetch_raw(store, account, folder, uid)
     return message if message.uidvalidity == uidvalidity else None
 
 
-def parsed(account_id: int, message: RawMessage) -> ParsedMessage:
-    key = _key("parsed", account_id, message.folder, message.uidvalidity, message.uid)
+def parsed(account: MailAccount, message: RawMessage) -> ParsedMessage:
+    key = _key("parsed", account, message.folder, message.uidvalidity, message.uid)
     result = cache.get(key)
     if result is None:
         result = parse_message(
@@ -65,12 +68,14 @@ def parsed(account_id: int, message: RawMessage) -> ParsedMessage:
     return result
 
 
-def body_cache_key(account_id: int, folder: str, uidvalidity: int, uid: int, remote: bool) -> str:
-    return _key("body", account_id, folder, uidvalidity, uid, remote)
+def body_cache_key(
+    account: MailAccount, folder: str, uidvalidity: int, uid: int, remote: bool
+) -> str:
+    return _key("body", account, folder, uidvalidity, uid, remote)
 
 
 def sanitised_body(
-    account_id: int,
+    account: MailAccount,
     message: RawMessage,
     parsed_message: ParsedMessage,
     *,
@@ -79,7 +84,7 @@ def sanitised_body(
 ) -> SanitizedHtml | None:
     if parsed_message.html is None:
         return None
-    key = body_cache_key(account_id, message.folder, message.uidvalidity, message.uid, allow_remote)
+    key = body_cache_key(account, message.folder, message.uidvalidity, message.uid, allow_remote)
     result = cache.get(key)
     if result is None:
         result = sanitize_html(
@@ -93,9 +98,9 @@ def sanitised_body(
 
 
 def cached_body(
-    account_id: int, folder: str, uidvalidity: int, uid: int, remote: bool
+    account: MailAccount, folder: str, uidvalidity: int, uid: int, remote: bool
 ) -> SanitizedHtml | None:
-    return cache.get(body_cache_key(account_id, folder, uidvalidity, uid, remote))
+    return cache.get(body_cache_key(account, folder, uidvalidity, uid, remote))
 
 
 def inline_token(

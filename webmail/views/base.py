@@ -53,8 +53,11 @@ class AccountMixin(LoginRequiredMixin):
         except (FolderNotFound, MessageNotFound) as exc:
             raise Http404(str(exc)) from exc
         except MailStoreError as exc:
-            logger.warning("mail server unavailable for account %s: %s", kwargs.get("account_id"),
-                           type(exc).__name__)
+            logger.warning(
+                "mail server unavailable for account %s: %s",
+                kwargs.get("account_id"),
+                type(exc).__name__,
+            )
             return render(
                 request,
                 "mail/unavailable.html",

@@ -8,12 +8,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from webmail import reading
@@ -66,7 +66,11 @@ class MessageMixin(AccountMixin):
             if part is None or part.content_type not in INLINE_IMAGE_TYPES:
                 return None
             token = reading.inline_token(
-                self.request.user.pk, self.account.pk, raw.folder, raw.uidvalidity, raw.uid,
+                self.request.user.pk,
+                self.account.pk,
+                raw.folder,
+                raw.uidvalidity,
+                raw.uid,
                 part.part_id,
             )
             return reverse("webmail:inline-part", args=[token])
@@ -79,14 +83,14 @@ class MessageView(MessageMixin, TemplateView):
 
     def get_context_data(self, **kwargs) -> dict:
         account, uid = self.account, self.kwargs["uid"]
-        raw = reading.fetch_raw(self.store, account.pk, self.folder, uid)
-        message = reading.parsed(account.pk, raw)
+        raw = reading.fetch_raw(self.store, account, self.folder, uid)
+        message = reading.parsed(account, raw)
         sender = message.sender[0].email if message.sender else None
         allow_remote = self.request.GET.get("remote") == "1" or TrustedSender.is_trusted(
             self.request.user, sender
         )
         body = reading.sanitised_body(
-            account.pk,
+            account,
             raw,
             message,
             allow_remote=allow_remote,
@@ -99,8 +103,8 @@ class MessageView(MessageMixin, TemplateView):
         return super().get_context_data(
             account=account,
             accounts=self.request.user.mail_accounts.all(),
+            folders=self.store.folders(),
             folder=self.folder,
-            uid=uid,
             message=message,
             sender_email=sender,
             body=body,
@@ -152,23 +156,21 @@ class MessageBodyView(MessageMixin, View):
     def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
         uidvalidity = _uidvalidity(request)
         allow_remote = request.GET.get("remote") == "1"
-        body = reading.cached_body(account_id, self.folder, uidvalidity, uid, allow_remote)
+        body = reading.cached_body(self.account, self.folder, uidvalidity, uid, allow_remote)
         if body is None:
             # Another process rendered the page: do the work again here.
-            raw = reading.cached_raw(self.store, self.account.pk, self.folder, uidvalidity, uid)
+            raw = reading.cached_raw(self.store, self.account, self.folder, uidvalidity, uid)
             if raw is None:
                 raise Http404(_("This message has changed on the server; reload the page."))
-            message = reading.parsed(self.account.pk, raw)
+            message = reading.parsed(self.account, raw)
             body = reading.sanitised_body(
-                self.account.pk,
+                self.account,
                 raw,
                 message,
                 allow_remote=allow_remote,
                 cid_url=self.cid_resolver(raw, message),
             )
-        response = TemplateResponse(
-            request, "mail/message_body.html", {"body": body}
-        )
+        response = TemplateResponse(request, "mail/message_body.html", {"body": body})
         response.headers["Content-Security-Policy"] = body_csp(request, allow_remote)
         response.headers["Cache-Control"] = "private, no-store"
         return response
@@ -178,7 +180,7 @@ class MessageSourceView(MessageMixin, View):
     """The message exactly as stored, as text or as an .eml download."""
 
     def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
-        raw = reading.fetch_raw(self.store, self.account.pk, self.folder, uid)
+        raw = reading.fetch_raw(self.store, self.account, self.folder, uid)
         if request.GET.get("download"):
             response = HttpResponse(raw.raw, content_type="message/rfc822")
             response.headers["Content-Disposition"] = f'attachment; filename="message-{uid}.eml"'

@@ -17,7 +17,9 @@ from webmail.views.messages import INLINE_IMAGE_TYPES
 PART_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
-def part_response(content_type: str, filename: str, payload: bytes, *, inline: bool) -> HttpResponse:
+def part_response(
+    content_type: str, filename: str, payload: bytes, *, inline: bool
+) -> HttpResponse:
     """A part as a download, or shown in place only for harmless image types."""
     inline = inline and content_type in INLINE_IMAGE_TYPES
     response = HttpResponse(
@@ -44,7 +46,7 @@ class AttachmentView(AccountMixin, View):
             uidvalidity = int(request.GET.get("v", ""))
         except ValueError as exc:
             raise Http404(_("This link is incomplete.")) from exc
-        raw = reading.cached_raw(self.store, self.account.pk, self.folder, uidvalidity, uid)
+        raw = reading.cached_raw(self.store, self.account, self.folder, uidvalidity, uid)
         if raw is None:
             raise Http404(_("This message has changed on the server; reload the page."))
         content_type, filename, payload = _extract(raw.raw, part_id)
@@ -66,7 +68,7 @@ class InlinePartView(View):
             raise Http404(_("This image link has expired."))
         try:
             raw = reading.cached_raw(
-                mailstore.for_account(account), account.pk, folder, uidvalidity, uid
+                mailstore.for_account(account), account, folder, uidvalidity, uid
             )
         except MailStoreError as exc:
             raise Http404(str(exc)) from exc

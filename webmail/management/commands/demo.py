@@ -26,9 +26,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port to serve on")
-        parser.add_argument(
-            "--no-worker", action="store_true", help="do not start a Celery worker"
-        )
+        parser.add_argument("--no-worker", action="store_true", help="do not start a Celery worker")
 
     def handle(self, *args, addr: str, no_worker: bool, **options) -> None:
         if not settings.DEBUG:
@@ -44,12 +42,24 @@ class Command(BaseCommand):
             self._provision(server)
             marker = Path(settings.DATA_DIR) / "mail" / ".seeded"
             if not marker.exists():
-                seed_demo(server, [(f"{login}@{DEMO_DOMAIN}", DEMO_PASSWORD) for login, _ in DEMO_PEOPLE])
+                seed_demo(
+                    server, [(f"{login}@{DEMO_DOMAIN}", DEMO_PASSWORD) for login, _ in DEMO_PEOPLE]
+                )
                 marker.touch()
             if not no_worker:
-                worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                    [sys.executable, "-m", "celery", "-A", "webmail", "worker",
-                     "--loglevel", "WARNING", "--concurrency", "2"],
+                worker = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "webmail",
+                        "worker",
+                        "--loglevel",
+                        "WARNING",
+                        "--concurrency",
+                        "2",
+                    ],
                     env=os.environ.copy(),
                 )
             login, _ = DEMO_PEOPLE[0]
@@ -105,7 +115,10 @@ class Command(BaseCommand):
                 person.set_password(DEMO_PASSWORD)
                 person.save()
             account = MailAccount.objects.filter(user=person, email=address).first() or MailAccount(
-                user=person, email=address, display_name=full_name, login=address,
+                user=person,
+                email=address,
+                display_name=full_name,
+                login=address,
                 protocol=Protocol.IMAP,
             )
             account.apply_preset(preset)

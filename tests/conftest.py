@@ -1,0 +1,52 @@
+"""The suite's real mail server: one Dovecot and Postfix pair per test session."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from webmail.localmail import LocalMailServer
+
+
+@dataclass(frozen=True)
+class MailUser:
+    address: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def mail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMailServer]:
+    """A started LocalMailServer for the whole session; its logs are kept with pytest's."""
+    LocalMailServer.ensure_installed()
+    # Not under pytest's base folder: the mail servers' unprivileged users must
+    # reach the files, and pytest makes that folder private again whenever
+    # another session starts.
+    root = Path(tempfile.mkdtemp(prefix="facteur-mail-"))
+    server = LocalMailServer(root)
+    try:
+        with server:
+            yield server
+    finally:
+        logs = tmp_path_factory.mktemp("mail-logs")
+        for log in (server.dovecot_log, server.postfix_log):
+            if log.exists():
+                shutil.copy(log, logs)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def mail_user(mail_server: LocalMailServer) -> MailUser:
+    """A new mailbox on the suite's mail server, unique to this test."""
+    user = MailUser(
+        address=f"user-{uuid.uuid4().hex[:12]}@{mail_server.domain}",
+        password=secrets.token_urlsafe(12),
+    )
+    mail_server.add_user(user.address, user.password)
+    return user
