@@ -57,13 +57,16 @@ def cached_raw(
     return message if message.uidvalidity == uidvalidity else None
 
 
+def parse_limits() -> ParseLimits:
+    """One set of limits for listing parts and for giving them back."""
+    return ParseLimits(max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES)
+
+
 def parsed(account: MailAccount, message: RawMessage) -> ParsedMessage:
     key = _key("parsed", account, message.folder, message.uidvalidity, message.uid)
     result = cache.get(key)
     if result is None:
-        result = parse_message(
-            message.raw, limits=ParseLimits(max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES)
-        )
+        result = parse_message(message.raw, limits=parse_limits())
         cache.set(key, result, CACHE_SECONDS)
     return result
 

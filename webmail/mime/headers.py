@@ -11,6 +11,7 @@ import binascii
 import codecs
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import utils as email_utils
@@ -29,52 +30,50 @@ MAX_ADDRESS_CHARS = 20_000
 #: the bound on the output is read; beyond this, the input is cut first.
 _INPUT_FACTOR = 16
 
-# Labels that mail software means as a wider charset, as browsers do (WHATWG
-# Encoding Standard): decoding with the superset reads what the sender wrote.
-# ``None`` means the label says nothing: 8-bit text marked "us-ascii" is utf-8
-# or windows-1252 far more often than anything else.
-_CHARSET_ALIASES: dict[str, str | None] = {
-    "us-ascii": None,
-    "ascii": None,
+# Labels in use in mail that Python does not know. ``None``: the label says
+# nothing about the bytes.
+_LABELS: dict[str, str | None] = {
     "unknown-8bit": None,
     "x-unknown": None,
     "x-user-defined": None,
     "default": None,
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "iso-8859-8-i": "iso-8859-8",
-    "iso-8859-6-i": "iso-8859-6",
+    "iso-8859-8-i": "iso8859-8",
+    "iso-8859-6-i": "iso8859-6",
+    "x-gbk": "gbk",
+    "x-sjis": "shift_jis",
+    "windows-31j": "cp932",
+    "windows-874": "cp874",
+    "x-euc-jp": "euc_jp",
+    "x-mac-roman": "mac-roman",
+}
+
+# Codecs that mail software means as a wider one, as browsers do (WHATWG
+# Encoding Standard): decoding with the superset reads what the sender wrote.
+# 8-bit text marked "us-ascii" is UTF-8 or windows-1252 far more often than
+# anything else, so ASCII says nothing.
+_WIDER: dict[str, str | None] = {
+    "ascii": None,
+    "iso8859-1": "cp1252",
     "tis-620": "cp874",
-    "iso-8859-11": "cp874",
+    "iso8859-11": "cp874",
     "gb2312": "gb18030",
     "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "cp936": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "euc-kr": "cp949",
+    "euc_kr": "cp949",
     "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "x-sjis": "cp932",
-    "sjis": "cp932",
-    "windows-31j": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
+    "iso2022_jp": "iso2022_jp_ext",
     "big5": "big5hkscs",
-    "x-mac-roman": "mac-roman",
 }
 
 # Python codecs that are not character sets: a charset label naming one of them
 # is treated as unknown.
-_NOT_CHARSETS = frozenset(
-    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode"}
-)
+_NOT_CHARSETS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode"})
 
 _FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ENCODED_WORD_RE = re.compile(r"=\?([^?\s]{1,75})\?([QqBb])\?([^?]*)\?=")
 _BASE64_JUNK_RE = re.compile(rb"[^A-Za-z0-9+/]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_EAST_ASIAN_SCRIPTS = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL"})
 
 
 @dataclass(frozen=True)
@@ -88,21 +87,21 @@ class Address:
 
 @functools.lru_cache(maxsize=256)
 def _codec(label: str | None) -> str | None:
-    """The Python codec for a charset label, or ``None`` when it names none."""
+    """The Python codec to read text labelled ``label``, or ``None`` for none."""
     if not label:
         return None
     # RFC 2231 lets a language follow the charset: "utf-8*en".
     name = label.strip().strip("\"'").split("*", 1)[0].lower()
-    name = _CHARSET_ALIASES.get(name, name)
-    if not name:
+    name = _LABELS.get(name, name)
+    if name is None:
         return None
     try:
-        info = codecs.lookup(name)
+        codec = codecs.lookup(name).name
     except (LookupError, ValueError, TypeError):
         return None
-    if info.name in _NOT_CHARSETS:
+    if codec in _NOT_CHARSETS:
         return None
-    return info.name
+    return _WIDER.get(codec, codec)
 
 
 def _try_decode(data: bytes, codec: str, errors: str = "strict") -> str | None:
@@ -162,7 +161,7 @@ def _clean(text: str, max_chars: int) -> str:
 
 
 def _decode_word(encoding: str, encoded: str) -> bytes | None:
-    data = encoded.encode("utf-8", "surrogatepass")
+    data = encoded.encode("utf-8", "replace")
     if encoding in "Qq":
         return binascii.a2b_qp(data, header=True)
     # Be lenient like other mail readers: drop stray characters, repair padding.
@@ -214,19 +213,42 @@ def decode_header(value: str | bytes | None, *, max_chars: int = MAX_HEADER_CHAR
     return _clean("".join(pieces), max_chars)
 
 
+def _script(character: str) -> str:
+    script = unicodedata.name(character, "").partition(" ")[0]
+    # Japanese and Korean names mix these by nature.
+    return "CJK" if script in _EAST_ASIAN_SCRIPTS else script
+
+
+def _one_script(label: str) -> bool:
+    return len({_script(character) for character in label if character.isalpha()}) <= 1
+
+
+def _display_label(label: str) -> str:
+    """A domain label as a person should see it.
+
+    Unicode when its letters are of one script; otherwise its ASCII form
+    ("xn--..."), which gives a look-alike away ("paypal" spelt with a Cyrillic a).
+    """
+    if label.isascii():
+        if not label.lower().startswith("xn--"):
+            return label
+        try:
+            decoded = label.encode("ascii").decode("idna")
+        except (UnicodeError, ValueError):
+            return label  # not valid IDNA
+        return decoded if _one_script(decoded) else label
+    if _one_script(label):
+        return label
+    try:
+        return label.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        return label
+
+
 def _display_domain(domain: str) -> str:
-    """``domain`` with its IDNA labels ("xn--...") shown in Unicode where valid."""
-    if "xn--" not in domain.lower():
+    if domain.isascii() and "xn--" not in domain.lower():
         return domain
-    labels = []
-    for label in domain.split("."):
-        if label.lower().startswith("xn--"):
-            try:
-                label = label.encode("ascii").decode("idna")
-            except (UnicodeError, ValueError):
-                pass
-        labels.append(label)
-    return ".".join(labels)
+    return ".".join(_display_label(label) for label in domain.split("."))
 
 
 def _address(name: str | bytes, email: str) -> Address | None:
@@ -243,16 +265,18 @@ def _address(name: str | bytes, email: str) -> Address | None:
 def _address_pairs(text: str) -> list[tuple[str, str]]:
     try:
         header = default_policy.header_factory("to", text)
-        return [(address.display_name, address.addr_spec) for address in header.addresses]
-    except Exception:  # noqa: S110
-        # The stdlib's RFC 5322 parser has known crashes on hostile input (CR or
-        # LF in an encoded display name, groups in odd places); fall through to
-        # the older, more forgiving parser.
-        pass
+    except Exception:
+        # policy.default's RFC 5322 parser fails on some hostile input (CR or LF
+        # in an encoded display name, nested comments); the older one is more forgiving.
+        return _older_address_pairs(text)
+    return [(address.display_name, address.addr_spec) for address in header.addresses]
+
+
+def _older_address_pairs(text: str) -> list[tuple[str, str]]:
     try:
         return email_utils.getaddresses([text])
     except Exception:
-        # Its recursive group handling can exhaust the stack: give up on structure.
+        # It recurses on groups and comments and can exhaust the stack: no structure, then.
         return [(text, "")]
 
 

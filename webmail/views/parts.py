@@ -35,7 +35,7 @@ def part_response(
 
 def _extract(raw: bytes, part_id: str) -> tuple[str, str, bytes]:
     try:
-        return extract_part(raw, part_id)
+        return extract_part(raw, part_id, limits=reading.parse_limits())
     except KeyError as exc:
         raise Http404(_("This attachment does not exist.")) from exc
 
