@@ -116,8 +116,15 @@ class MailStore(Protocol):
         """Every folder, special-use first, with unread counts where known."""
         ...
 
-    def page(self, folder: str, number: int, *, per_page: int, sort: str = "arrival",
-             reverse: bool = True) -> Page:
+    def page(
+        self,
+        folder: str,
+        number: int,
+        *,
+        per_page: int,
+        sort: str = "arrival",
+        reverse: bool = True,
+    ) -> Page:
         """One page of a folder's messages; never reads the whole folder."""
         ...
 

@@ -1,0 +1,346 @@
+"""What Facteur adds to the IMAP work of a message list and of opening a message.
+
+Starts a private LocalMailServer, seeds one mailbox per size (1,000, 10,000
+and 100,000 messages by default), and for each measures, with a warm pool:
+
+- the first page of the INBOX: ``ImapStore.page()`` beside the same FETCH of
+  the newest 50 by sequence numbers on an imapclient connection that is
+  already signed in and has the INBOX selected;
+- opening the newest message: ``ImapStore.message()`` beside the same UID
+  FETCH on that connection, alone and followed by ``parse_message()``.
+
+It prints the median of each over ``--repeat`` runs and the ratio Facteur/raw.
+Run as root (the mail server needs it): ``.venv/bin/python bench/imap_page.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import logging
+import os
+import pwd
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.header import Header
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
+os.environ.setdefault("FACTEUR_DEBUG", "1")
+
+import django
+
+django.setup()
+
+from imapclient import IMAPClient  # noqa: E402
+
+from accounts.models import MailAccount, Security  # noqa: E402
+from webmail.localmail import LocalMailServer  # noqa: E402
+from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore  # noqa: E402
+from webmail.mailstore.pool import SessionPool  # noqa: E402
+from webmail.mime.parse import parse_message  # noqa: E402
+from webmail.transport.imap import open_imap  # noqa: E402
+
+PER_PAGE = 50
+EIGHT_BIT = "Content-Transfer-Encoding: 8bit\n"
+
+FIRST_NAMES = ("Alice", "Bruno", "Chloé", "Damien", "Émilie", "Farid", "Gaëlle", "Hugo", "Inès")
+LAST_NAMES = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand")
+TOPICS = [
+    "Réunion d'équipe",
+    "Budget 2025",
+    "Invoice",
+    "Holiday planning",
+    "Server maintenance",
+    "Projet Facteur",
+    "Lunch on Friday?",
+    "Quarterly report",
+    "Contrat fournisseur",
+    "Welcome aboard",
+]
+WORDS = (
+    "the",
+    "a",
+    "report",
+    "meeting",
+    "please",
+    "find",
+    "attached",
+    "draft",
+    "review",
+    "budget",
+    "client",
+    "schedule",
+    "project",
+    "update",
+    "thanks",
+    "regards",
+    "question",
+    "office",
+    "deadline",
+    "monday",
+    "friday",
+    "week",
+    "plan",
+    "merci",
+    "pour",
+    "votre",
+    "retour",
+    "nous",
+    "avons",
+    "besoin",
+    "du",
+    "document",
+    "avant",
+    "la",
+    "réunion",
+    "de",
+    "lundi",
+)
+
+
+def _encoded(text: str) -> str:
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+class MessageMaker:
+    """Small, realistic messages: plain, plain and HTML, or with a small attachment.
+
+    Paragraphs, senders and attachments are drawn from pools made once, so that
+    100,000 messages take seconds to make.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        rng = self.rng
+        self.paragraphs = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60))).capitalize() + "."
+            for _ in range(300)
+        ]
+        self.senders = []
+        for first in FIRST_NAMES:
+            for last in LAST_NAMES:
+                mailbox = unicodedata.normalize("NFKD", f"{first}.{last}".lower())
+                address = mailbox.encode("ascii", "ignore").decode()
+                self.senders.append(f"{_encoded(f'{first} {last}')} <{address}@example.org>")
+        self.attachments = [
+            base64.encodebytes(rng.randbytes(rng.randint(300, 2000))).decode() for _ in range(20)
+        ]
+
+    def make(self, number: int, date: datetime) -> bytes:
+        rng = self.rng
+        subject = rng.choice(["", "", "Re: ", "Fwd: "]) + rng.choice(TOPICS) + f" ({number})"
+        headers = (
+            f"From: {rng.choice(self.senders)}\n"
+            f"To: Office <office@example.test>\n"
+            f"Subject: {_encoded(subject)}\n"
+            f"Date: {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}\n"
+            f"Message-ID: <{number}.{rng.getrandbits(32)}@example.org>\n"
+            f"MIME-Version: 1.0\n"
+        )
+        text = "\n\n".join(rng.sample(self.paragraphs, rng.randint(1, 4)))
+        kind = rng.random()
+        if kind < 0.6:
+            body = f"Content-Type: text/plain; charset=utf-8\n{EIGHT_BIT}\n{text}\n"
+        else:
+            html = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
+            alternative = (
+                'Content-Type: multipart/alternative; boundary="alt"\n\n'
+                f"--alt\nContent-Type: text/plain; charset=utf-8\n{EIGHT_BIT}\n{text}\n"
+                f"--alt\nContent-Type: text/html; charset=utf-8\n{EIGHT_BIT}\n"
+                f"<html><body>{html}</body></html>\n--alt--\n"
+            )
+            if kind < 0.9:
+                body = alternative
+            else:
+                body = (
+                    'Content-Type: multipart/mixed; boundary="mix"\n\n'
+                    f"--mix\n{alternative}"
+                    "--mix\nContent-Type: application/pdf; name=report.pdf\n"
+                    "Content-Disposition: attachment; filename=report.pdf\n"
+                    f"Content-Transfer-Encoding: base64\n\n{rng.choice(self.attachments)}--mix--\n"
+                )
+        return (headers + body).encode()
+
+
+def seed(server: LocalMailServer, address: str, password: str, count: int) -> float:
+    """Write ``count`` messages straight into the user's Maildir, as a migration would.
+
+    Dovecot indexes them when the mailbox is first opened, as it does for any
+    Maildir it did not write itself. Returns the seconds it took.
+    """
+    started = time.perf_counter()
+    server.add_user(address, password)
+    local, domain = address.split("@")
+    home = server.root / "mail" / domain / local
+    maildir = home / "Maildir"
+    mail = pwd.getpwnam("mail")
+    for folder in (home, maildir, maildir / "cur", maildir / "new", maildir / "tmp"):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chown(folder, mail.pw_uid, mail.pw_gid)
+    maker = MessageMaker(count)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    step = timedelta(days=365) / count
+    for number in range(1, count + 1):
+        date = start + step * number
+        raw = maker.make(number, date)
+        timestamp = int(date.timestamp())
+        # The name Dovecot itself would give: arrival time, unique part, sizes; most
+        # of the older mail has been read.
+        flags = "S" if number < count * 0.9 and maker.rng.random() < 0.8 else ""
+        virtual_size = len(raw) + raw.count(b"\n")  # with CRLF line ends, as IMAP counts
+        name = f"{timestamp}.M{number}P1.bench,S={len(raw)},W={virtual_size}:2,{flags}"
+        path = maildir / "cur" / name
+        with open(path, "wb") as file:
+            file.write(raw)
+            os.fchown(file.fileno(), mail.pw_uid, mail.pw_gid)
+        os.utime(path, (timestamp, timestamp))
+    return time.perf_counter() - started
+
+
+def compare(
+    raw: Callable[[], object], facteur: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median milliseconds of each, run in turns so that a busy machine slows both alike.
+
+    The garbage collector is off while timing, as timeit has it.
+    """
+    timings: tuple[list[float], list[float]] = ([], [])
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            for function, results in zip((raw, facteur), timings, strict=True):
+                started = time.perf_counter()
+                function()
+                results.append((time.perf_counter() - started) * 1000)
+    finally:
+        gc.enable()
+    return statistics.median(timings[0]), statistics.median(timings[1])
+
+
+def raw_page(client: IMAPClient, exists: int) -> dict:
+    client.use_uid = False
+    try:
+        return client.fetch(f"{max(1, exists - PER_PAGE + 1)}:{exists}", list(SUMMARY_ITEMS))
+    finally:
+        client.use_uid = True
+
+
+def raw_message(client: IMAPClient, uid: int) -> bytes:
+    return client.fetch([uid], ["FLAGS", "BODY.PEEK[]"])[uid][b"BODY[]"]
+
+
+def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
+    address, password = f"bench-{count}@{server.domain}", f"bench-password-{count}"
+    seconds = seed(server, address, password, count)
+    account = MailAccount(
+        pk=count,
+        email=address,
+        login=address,
+        incoming_host=server.host,
+        incoming_port=server.imap_port,
+        incoming_security=Security.STARTTLS,
+        ca_file=str(server.ca_file),
+    )
+    account.set_password(password)
+    sessions = SessionPool(size=2)
+    store = ImapStore(account, sessions=sessions)
+    client = open_imap(account.incoming_endpoint())
+    try:
+        exists = client.select_folder("INBOX")[b"EXISTS"]
+        newest = max(raw_page(client, exists))
+        uid = raw_page(client, exists)[newest][b"UID"]
+        # Warm both sides: the pool's connection signed in with the INBOX selected,
+        # Dovecot's index and cache built for the first page.
+        store.folders()
+        assert store.page("INBOX", 1, per_page=PER_PAGE).items[0].uid == uid
+        parse_message(store.message("INBOX", uid).raw)
+        raw_message(client, uid)
+        results = {
+            "seed": seconds,
+            "page": compare(
+                lambda: raw_page(client, exists),
+                lambda: store.page("INBOX", 1, per_page=PER_PAGE),
+                repeat,
+            ),
+            "message": compare(
+                lambda: raw_message(client, uid), lambda: store.message("INBOX", uid), repeat
+            ),
+            "open": compare(
+                lambda: parse_message(raw_message(client, uid)),
+                lambda: parse_message(store.message("INBOX", uid).raw),
+                repeat,
+            ),
+        }
+    finally:
+        client.logout()
+        sessions.close_all()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="comma-separated mailbox sizes (default: %(default)s)",
+    )
+    parser.add_argument("--repeat", type=int, default=30, help="runs per measure (median)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    # One line per connection opened would only clutter the table.
+    logging.getLogger("webmail.mailstore.pool").setLevel(logging.WARNING)
+    LocalMailServer.ensure_installed()
+    root = Path(tempfile.mkdtemp(prefix="facteur-bench-"))
+    print(f"Mail server in {root}; {args.repeat} runs per measure, medians in ms.\n")
+    rows = []
+    try:
+        with LocalMailServer(root) as server:
+            for count in sizes:
+                started = time.perf_counter()
+                rows.append((count, measure(server, count, args.repeat)))
+                print(
+                    f"  {count:>7,} messages: seeded in {rows[-1][1]['seed']:.1f} s, "
+                    f"all done in {time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    columns = ("page", "message", "open")
+    print()
+    print(f"{'':>9} | " + " | ".join(f"{name:^24}" for name in columns))
+    print(
+        f"{'messages':>9} | "
+        + " | ".join(f"{'raw':>8} {'Facteur':>8} {'ratio':>6}" for _ in columns)
+    )
+    print("-" * 9 + ("-+-" + "-" * 24) * len(columns))
+    for count, result in rows:
+        cells = []
+        for name in columns:
+            raw, facteur = result[name]
+            cells.append(f"{raw:>8.2f} {facteur:>8.2f} {facteur / raw:>5.2f}x")
+        print(f"{count:>9,} | " + " | ".join(cells))
+    print(
+        "\npage:    the newest 50 (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE);"
+        "\n         raw = that FETCH on a signed-in client with the INBOX selected,"
+        "\n         Facteur = ImapStore.page() on a warm pool (NOOP, FETCH, summaries)."
+        "\nmessage: the newest message; raw = UID FETCH FLAGS BODY.PEEK[] on that client,"
+        "\n         Facteur = ImapStore.message()."
+        "\nopen:    message, then parse_message() on both sides."
+    )
+
+
+if __name__ == "__main__":
+    main()
