@@ -7,7 +7,10 @@ and 100,000 messages by default), and for each measures, with a warm pool:
   the newest 50 by sequence numbers on an imapclient connection that is
   already signed in and has the INBOX selected;
 - opening the newest message: ``ImapStore.message()`` beside the same UID
-  FETCH on that connection, alone and followed by ``parse_message()``.
+  FETCH on that connection, alone and followed by ``parse_message()``;
+- the whole server side of both screens: the mailbox page and the message
+  page requested through Django's test client (session, database, view,
+  template), beside the raw IMAP work of each.
 
 It prints the median of each over ``--repeat`` runs and the ratio Facteur/raw.
 Run as root (the mail server needs it): ``.venv/bin/python bench/imap_page.py``.
@@ -36,17 +39,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
 os.environ.setdefault("FACTEUR_DEBUG", "1")
+# A database of its own, so that the benchmark never touches the demo's.
+os.environ.setdefault(
+    "DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='facteur-bench-db-')}/db"
+)
 
 import django
 
 django.setup()
 
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.urls import reverse  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from accounts.models import MailAccount, Security  # noqa: E402
 from webmail.localmail import LocalMailServer  # noqa: E402
 from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore  # noqa: E402
-from webmail.mailstore.pool import SessionPool  # noqa: E402
+from webmail.mailstore.pool import SessionPool, pool  # noqa: E402
 from webmail.mime.parse import parse_message  # noqa: E402
 from webmail.transport.imap import open_imap  # noqa: E402
 
@@ -243,8 +254,9 @@ def raw_message(client: IMAPClient, uid: int) -> bytes:
 def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
     address, password = f"bench-{count}@{server.domain}", f"bench-password-{count}"
     seconds = seed(server, address, password, count)
+    person = get_user_model().objects.create_user(username=f"bench-{count}")
     account = MailAccount(
-        pk=count,
+        user=person,
         email=address,
         login=address,
         incoming_host=server.host,
@@ -253,6 +265,12 @@ def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
         ca_file=str(server.ca_file),
     )
     account.set_password(password)
+    account.smtp_host, account.smtp_port = server.host, server.submission_port
+    account.save()
+    browser = Client(HTTP_HOST="localhost")
+    browser.force_login(person)
+    mailbox_url = reverse("webmail:mailbox", args=[account.pk])
+    message_url = reverse("webmail:message", args=[account.pk, 0])[:-2]
     sessions = SessionPool(size=2)
     store = ImapStore(account, sessions=sessions)
     client = open_imap(account.incoming_endpoint())
@@ -266,6 +284,9 @@ def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
         assert store.page("INBOX", 1, per_page=PER_PAGE).items[0].uid == uid
         parse_message(store.message("INBOX", uid).raw)
         raw_message(client, uid)
+        message_page = f"{message_url}{uid}/?folder=INBOX"
+        for url in (mailbox_url, message_page):
+            assert browser.get(url).status_code == 200
         results = {
             "seed": seconds,
             "page": compare(
@@ -281,10 +302,19 @@ def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
                 lambda: parse_message(store.message("INBOX", uid).raw),
                 repeat,
             ),
+            "page view": compare(
+                lambda: raw_page(client, exists), lambda: browser.get(mailbox_url), repeat
+            ),
+            "message view": compare(
+                lambda: parse_message(raw_message(client, uid)),
+                lambda: browser.get(message_page),
+                repeat,
+            ),
         }
     finally:
         client.logout()
         sessions.close_all()
+        pool.close_all()
     return results
 
 
@@ -302,6 +332,7 @@ def main() -> None:
     # One line per connection opened would only clutter the table.
     logging.getLogger("webmail.mailstore.pool").setLevel(logging.WARNING)
     LocalMailServer.ensure_installed()
+    call_command("migrate", verbosity=0)
     root = Path(tempfile.mkdtemp(prefix="facteur-bench-"))
     print(f"Mail server in {root}; {args.repeat} runs per measure, medians in ms.\n")
     rows = []
@@ -318,7 +349,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    columns = ("page", "message", "open")
+    columns = ("page", "message", "open", "page view", "message view")
     print()
     print(f"{'':>9} | " + " | ".join(f"{name:^24}" for name in columns))
     print(
@@ -339,6 +370,9 @@ def main() -> None:
         "\nmessage: the newest message; raw = UID FETCH FLAGS BODY.PEEK[] on that client,"
         "\n         Facteur = ImapStore.message()."
         "\nopen:    message, then parse_message() on both sides."
+        "\npage view:    GET of the mailbox page (session, database, view, template) beside"
+        "\n              the raw FETCH of page; message view: GET of the message page"
+        "\n              (parse and sanitise cached by UIDVALIDITY/UID) beside raw open."
     )
 
 

@@ -162,9 +162,10 @@ CACHES = {
 }
 
 # Sessions and cookies.
+# A session lasts a working day from sign-in (not renewed on each request,
+# which would cost a database write per page) or until the browser closes.
 SESSION_COOKIE_AGE = env_int("FACTEUR_SESSION_AGE", 8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

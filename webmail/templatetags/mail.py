@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -36,16 +37,19 @@ def folder_label(folder: Folder) -> str:
 
 @register.filter
 def mail_date(value: datetime | None) -> str:
-    """A time today, a day this year, a full date before: as mail clients show them."""
+    """A time today, a day this year, a full date before, as mail clients show them,
+    in a <time> element that carries the exact moment."""
     if value is None:
         return ""
     local = timezone.localtime(value)
-    now = timezone.localtime()
-    if local.date() == now.date():
-        return date_format(local, "TIME_FORMAT")
-    if local.year == now.year:
-        return date_format(local, "MONTH_DAY_FORMAT")
-    return date_format(local, "SHORT_DATE_FORMAT")
+    today = timezone.localdate()
+    if local.date() == today:
+        shown = date_format(local, "TIME_FORMAT")
+    elif local.year == today.year:
+        shown = date_format(local, "MONTH_DAY_FORMAT")
+    else:
+        shown = date_format(local, "SHORT_DATE_FORMAT")
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), shown)
 
 
 @register.filter

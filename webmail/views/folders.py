@@ -7,6 +7,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import TemplateView
@@ -66,6 +67,16 @@ class MailboxView(AccountMixin, TemplateView):
             reverse=reverse_order,
         )
         folders = self.store.folders()
+        folder_query = urlencode({"folder": self.folder})
+        rows = [
+            (
+                summary,
+                reverse("webmail:message", args=[self.account.pk, summary.uid])
+                + "?"
+                + folder_query,
+            )
+            for summary in page.items
+        ]
         return super().get_context_data(
             account=self.account,
             accounts=self.request.user.mail_accounts.all(),
@@ -73,6 +84,8 @@ class MailboxView(AccountMixin, TemplateView):
             folder=self.folder,
             current_folder=page.folder,
             page=page,
+            rows=rows,
+            folder_query=folder_query,
             sort=sort,
             direction="desc" if reverse_order else "asc",
             sort_choices=SORT_CHOICES,

@@ -99,7 +99,6 @@ class MessageView(MessageMixin, TemplateView):
         if SEEN not in raw.flags:
             self.store.mark_seen(self.folder, uid)
 
-        base = reverse("webmail:message", args=[account.pk, uid])
         return super().get_context_data(
             account=account,
             accounts=self.request.user.mail_accounts.all(),
@@ -121,7 +120,6 @@ class MessageView(MessageMixin, TemplateView):
                 if not (body and part.inline and part.content_id)
             ],
             allow_remote=allow_remote,
-            remote_url=base + "?" + self.message_query(remote=1),
             source_url=reverse("webmail:message-source", args=[account.pk, uid])
             + "?"
             + self.message_query(),
