@@ -153,7 +153,7 @@ def test_html_body_is_sandboxed_and_remote_content_waits_for_consent(
     assert body.status_code == 200
     csp = body["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "sandbox" in csp
-    assert "img-src http://testserver;" in csp
+    assert "img-src http://testserver data:;" in csp
     content = body.content.decode()
     assert "tracker.example" not in content
     assert "alert" not in content and "onclick" not in content
@@ -168,7 +168,7 @@ def test_html_body_is_sandboxed_and_remote_content_waits_for_consent(
     page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
     body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
     body = signed_in_client.get(body_url)
-    assert "img-src http://testserver http: https:;" in body["Content-Security-Policy"]
+    assert "img-src http://testserver data: http: https:;" in body["Content-Security-Policy"]
     assert "tracker.example" in body.content.decode()
 
 

@@ -156,8 +156,12 @@ class ImapStore:
     def message(self, folder: str, uid: int) -> RawMessage:
         def read(session: ImapSession) -> RawMessage:
             state = session.select(folder, readonly=False, refresh=False)
-            response = session.client.fetch([uid], ["FLAGS", "BODY.PEEK[]"])
-            data = response.get(uid)
+            data = session.client.fetch([uid], ["FLAGS", "BODY.PEEK[]"]).get(uid)
+            if not data and (state.uidnext is None or uid >= state.uidnext):
+                # Mail that arrived after this session last looked is not in its view
+                # until the server has told it so: look again before saying it is gone.
+                state = session.select(folder, readonly=False, refresh=True)
+                data = session.client.fetch([uid], ["FLAGS", "BODY.PEEK[]"]).get(uid)
             if not data or b"BODY[]" not in data:
                 raise MessageNotFound(
                     _("This message no longer exists: it may have been moved or deleted.")
