@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from accounts.models import MailAccount, Security
+from accounts.models import MailAccount
 from tests.e2e.helpers import LoopbackListener, Sample, artifact_path, sign_in, standard_inbox
+from tests.support.accounts import make_account
 
 # Playwright's sync API keeps an asyncio event loop on the main thread, so Django
 # believes the fixtures' and tests' plain ORM calls run inside async code and
@@ -128,25 +129,6 @@ class Person:
     accounts: list[MailAccount]
 
 
-def add_account(user, mail_server, mailbox, *, position: int = 0) -> MailAccount:
-    account = MailAccount(
-        user=user,
-        email=mailbox.address,
-        login=mailbox.address,
-        incoming_host=mail_server.host,
-        incoming_port=mail_server.imap_port,
-        incoming_security=Security.STARTTLS,
-        smtp_host=mail_server.host,
-        smtp_port=mail_server.submission_port,
-        smtp_security=Security.STARTTLS,
-        ca_file=str(mail_server.ca_file),
-        position=position,
-    )
-    account.set_password(mailbox.password)
-    account.save()
-    return account
-
-
 @pytest.fixture
 def new_mailbox(mail_server) -> Callable[[], Mailbox]:
     """Makes another fresh user on the mail server."""
@@ -171,7 +153,7 @@ def make_person(transactional_db, django_user_model, mail_server) -> Callable[..
             username=username, email=email, password=PASSWORD
         )
         accounts = [
-            add_account(user, mail_server, mailbox, position=position)
+            make_account(user, mail_server, mailbox, position=position)
             for position, mailbox in enumerate(mailboxes)
         ]
         return Person(user, username, email, PASSWORD, accounts)

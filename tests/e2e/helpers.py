@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import re
-import struct
 import threading
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -16,6 +14,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
+from webmail.localmail.demo import solid_png
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -32,18 +32,7 @@ def artifact_path(name: str) -> Path:
 
 def png(width: int = 24, height: int = 16, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     """A small, valid, single-colour PNG image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + bytes(rgb) * width
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(width, height, rgb)
 
 
 @dataclass(frozen=True)

@@ -6,27 +6,10 @@ import itertools
 
 import pytest
 
-from accounts.models import MailAccount, Security
+from accounts.models import MailAccount
+from tests.support.accounts import make_account
 
 _people = itertools.count(1)
-
-
-def make_account(user, mail_server, mail_user, *, security: str = Security.STARTTLS) -> MailAccount:
-    account = MailAccount(
-        user=user,
-        email=mail_user.address,
-        login=mail_user.address,
-        incoming_host=mail_server.host,
-        incoming_port=mail_server.imaps_port if security == Security.TLS else mail_server.imap_port,
-        incoming_security=security,
-        smtp_host=mail_server.host,
-        smtp_port=mail_server.submission_port,
-        smtp_security=Security.STARTTLS,
-        ca_file=str(mail_server.ca_file),
-    )
-    account.set_password(mail_user.password)
-    account.save()
-    return account
 
 
 @pytest.fixture

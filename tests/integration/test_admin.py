@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts import crypto
 from accounts.models import MailAccount, Protocol, Security, ServerPreset
 from accounts.throttle import SignInThrottle
+from tests.support.accounts import make_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -313,21 +314,7 @@ def test_admin_sign_in_success_clears_the_username_counter(client, settings):
 
 @pytest.fixture
 def live_account(owner, mail_server, mail_user) -> MailAccount:
-    account = MailAccount(
-        user=owner,
-        email=mail_user.address,
-        login=mail_user.address,
-        incoming_host=mail_server.host,
-        incoming_port=mail_server.imap_port,
-        incoming_security=Security.STARTTLS,
-        smtp_host=mail_server.host,
-        smtp_port=mail_server.submission_port,
-        smtp_security=Security.STARTTLS,
-        ca_file=str(mail_server.ca_file),
-    )
-    account.set_password(mail_user.password)
-    account.save()
-    return account
+    return make_account(owner, mail_server, mail_user)
 
 
 def run_test_connection(admin_client, accounts: list[MailAccount]) -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from imapclient import IMAPClient
 
 from accounts.models import MailAccount, Security
+from tests.support.accounts import make_account
 from webmail import mailstore
 from webmail.mailstore.base import FolderNotFound, MessageNotFound
 from webmail.mailstore.imap import ImapStore
@@ -77,20 +78,7 @@ def sessions(connector: CountingConnector) -> Iterator[SessionPool]:
 
 def _account(mail_server, mail_user, security: str = Security.STARTTLS) -> MailAccount:
     person = get_user_model().objects.create_user(username=mail_user.address)
-    account = MailAccount(
-        user=person,
-        email=mail_user.address,
-        login=mail_user.address,
-        incoming_host=mail_server.host,
-        incoming_port=mail_server.imaps_port if security == Security.TLS else mail_server.imap_port,
-        incoming_security=security,
-        smtp_host=mail_server.host,
-        smtp_port=mail_server.submission_port,
-        ca_file=str(mail_server.ca_file),
-    )
-    account.set_password(mail_user.password)
-    account.save()
-    return account
+    return make_account(person, mail_server, mail_user, security=security)
 
 
 @pytest.fixture

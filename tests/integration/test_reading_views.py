@@ -14,7 +14,7 @@ from django.urls import reverse
 from imapclient import IMAPClient
 
 from accounts.models import MailAccount
-from tests.integration.conftest import make_account
+from tests.support.accounts import make_account
 from webmail.models import TrustedSender
 
 pytestmark = pytest.mark.integration

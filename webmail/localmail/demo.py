@@ -54,7 +54,9 @@ _OMAR = _Person("Omar Benali", "omar.benali")
 _IT = _Person("Service informatique", "it")
 
 
-def _png(width: int = 16, height: int = 16, rgb: tuple[int, int, int] = (32, 96, 160)) -> bytes:
+def solid_png(
+    width: int = 16, height: int = 16, rgb: tuple[int, int, int] = (32, 96, 160)
+) -> bytes:
     """A valid PNG of one colour."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -175,7 +177,7 @@ def _newsletter(builder: _Builder, issue: int, age: timedelta) -> None:
         subtype="html",
     )
     msg.get_payload()[1].add_related(
-        _png(64, 64, (32, 96, 160)), "image", "png", cid=logo_cid, filename="logo.png"
+        solid_png(64, 64, (32, 96, 160)), "image", "png", cid=logo_cid, filename="logo.png"
     )
 
 
@@ -326,7 +328,7 @@ def _person_messages(domain: str, recipient: str, now: datetime) -> list[EmailMe
     photo = b.message(
         _LUCIE, "Le nouveau logo", 21 * day, "Voici la proposition du graphiste, qu'en dis-tu ?\n"
     )
-    photo.add_attachment(_png(48, 48, (220, 80, 40)), "image", "png", filename="logo-v2.png")
+    photo.add_attachment(solid_png(48, 48, (220, 80, 40)), "image", "png", filename="logo-v2.png")
 
     report = b.message(
         _OMAR, "Chiffres du mois", 15 * day, "Le tableau des ventes du mois est en pièce jointe.\n"
