@@ -5,6 +5,7 @@ security settings; they only bring their own keys and plain static storage.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("FACTEUR_SECRET_KEY", "tests-only-secret-key-not-for-production")
 # A fixed test key, so that rows encrypted by one test process decrypt in another.
@@ -20,3 +21,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
+
+# The send path's tests run a real Celery worker in another process, and it must
+# see the rows the tests commit. An in-memory SQLite database is private to its
+# process, so the test database is a file, named per run so that runs at the
+# same time do not share it. PostgreSQL's test database is shared by nature.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"facteur-test-{os.getpid()}.sqlite3")
+    }

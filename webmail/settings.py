@@ -215,3 +215,24 @@ LOGGING = {
         "imaplib": {"level": "WARNING"},
     },
 }
+
+# Sending -----------------------------------------------------------------------
+# Messages one person may queue per hour, so that a stolen session cannot turn
+# the office into a source of spam.
+SEND_RATE_LIMIT = env_int("FACTEUR_SEND_RATE_LIMIT", 200)
+# Seconds before each new attempt after a temporary failure (network, 4xx); once
+# they are used up the message is marked failed.
+SEND_RETRY_DELAYS = [int(s) for s in env_list("FACTEUR_SEND_RETRY_DELAYS", "30,120,600,1800,3600")]
+# A message "sending" for longer than this was left by a worker that died (a live
+# send must finish within it): the sweep sends it again if the server never had
+# it whole, and otherwise marks it sent, confirmed if its copy is in Sent.
+SEND_LEASE = env_int("FACTEUR_SEND_LEASE", 600)
+# A queued message whose task has not run this many seconds after it was due has
+# lost its task (Redis emptied, worker gone): the sweep queues a new one.
+SEND_SWEEP_GRACE = env_int("FACTEUR_SEND_SWEEP_GRACE", 120)
+# Attempts at copying a sent message into the Sent folder, and the seconds between them.
+SENT_COPY_RETRIES = env_int("FACTEUR_SENT_COPY_RETRIES", 5)
+SENT_COPY_RETRY_DELAY = env_int("FACTEUR_SENT_COPY_RETRY_DELAY", 60)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {"task": "webmail.tasks.sweep_outbox", "schedule": 60.0},
+}

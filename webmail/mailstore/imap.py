@@ -184,11 +184,33 @@ class ImapStore:
         self._run(store)
         cache.delete(self._count_key(folder))
 
+    def find_message_id(self, folder: str, message_id: str) -> bool:
+        """Whether ``folder`` holds a message with this Message-ID."""
+
+        def search(session: ImapSession) -> bool:
+            session.select(folder, readonly=False)
+            return bool(session.client.search(["HEADER", "Message-ID", message_id]))
+
+        return self._run(search)
+
+    def append(self, folder: str, raw: bytes, *, seen: bool = False) -> None:
+        """Store ``raw`` as a new message of ``folder``.
+
+        Not retried on a new connection: an APPEND whose reply was lost may have
+        been done, and a second one would store the message twice.
+        """
+
+        def store(session: ImapSession) -> None:
+            session.client.append(folder, raw, flags=[SEEN] if seen else ())
+
+        self._run(store, idempotent=False)
+        cache.delete(self._count_key(folder))
+
     # Helpers ------------------------------------------------------------------
 
-    def _run(self, operation: Callable[[ImapSession], T]) -> T:
+    def _run(self, operation: Callable[[ImapSession], T], *, idempotent: bool = True) -> T:
         try:
-            return self.sessions.run(self.account, operation)
+            return self.sessions.run(self.account, operation, idempotent=idempotent)
         except imaplib.IMAP4.error as exc:
             # A NO or BAD reply: the connection is sound, the request was refused.
             raise MailStoreError(
