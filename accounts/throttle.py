@@ -10,6 +10,7 @@ not, until the window has passed.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -28,9 +29,23 @@ def normalise_username(username: str) -> str:
 
 
 def client_address(request: HttpRequest | None) -> str:
-    """The peer address; forwarded headers are spoofable and deliberately ignored."""
+    """The address a sign-in comes from.
+
+    Behind the TLS proxy that the settings trust for ``X-Forwarded-Proto``,
+    every request reaches Facteur from the proxy's address, so one address
+    counter would let anyone lock everybody out: there the client is the last
+    ``X-Forwarded-For`` entry, the one the proxy itself added (entries before it
+    are the client's own and spoofable). Without such a proxy, forwarded
+    headers are spoofable and deliberately ignored.
+    """
     if request is None:
         return ""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rpartition(",")[2].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponse
@@ -15,6 +17,14 @@ class SignInView(LoginView):
     form_class = SignInForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        redirect_to = super().get_redirect_url()
+        # A "next" back to this page would send a signed-in person round in a
+        # loop, which LoginView refuses with a server error.
+        if redirect_to and urlsplit(redirect_to).path == self.request.path:
+            return ""
+        return redirect_to
 
     def form_invalid(self, form: SignInForm) -> HttpResponse:
         response = super().form_invalid(form)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import MailAccount
 from webmail.mailstore.base import MailStore, RawMessage
@@ -22,17 +24,37 @@ from webmail.sanitize import SanitizedHtml, sanitize_html
 CACHE_SECONDS = 3600
 RAW_CACHE_SECONDS = 300
 INLINE_SALT = "webmail.inline-part"
-INLINE_MAX_AGE = 24 * 3600
+REMOTE_SALT = "webmail.remote-content"
+# A token needs to outlive only the cached body that holds it; it is a bearer
+# credential (it may end up in access logs), so it lives no longer than that.
+INLINE_MAX_AGE = 2 * CACHE_SECONDS
+
+
+def _scope(account: MailAccount) -> tuple:
+    # The owner, server and login decide what mail an account id stands for: an
+    # account given to someone else, or pointed elsewhere, shares nothing cached
+    # or signed with what it was before.
+    return (
+        account.pk,
+        account.user_id,
+        account.incoming_host,
+        account.incoming_port,
+        account.login,
+    )
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()
+
+
+def _scope_digest(account: MailAccount) -> str:
+    # Half a digest is plenty inside a signed token, and keeps image URLs short.
+    return _digest(*_scope(account))[:32]
 
 
 def _key(kind: str, account: MailAccount, folder: str, uidvalidity: int, uid: int, *extra) -> str:
-    # The server and login are part of the key: an account pointed elsewhere sees
-    # other mail under the same UIDs. Hashing keeps any folder name safe as a key.
-    scope = (account.pk, account.incoming_host, account.incoming_port, account.login)
-    digest = hashlib.sha256(
-        "\x00".join(map(str, (*scope, folder, uidvalidity, uid, *extra))).encode()
-    ).hexdigest()
-    return f"facteur:{kind}:{digest}"
+    # Hashing keeps any folder name safe as a key.
+    return f"facteur:{kind}:{_digest(*_scope(account), folder, uidvalidity, uid, *extra)}"
 
 
 def fetch_raw(store: MailStore, account: MailAccount, folder: str, uid: int) -> RawMessage:
@@ -106,24 +128,63 @@ def cached_body(
     return cache.get(body_cache_key(account, folder, uidvalidity, uid, remote))
 
 
+def remote_content_grant(account: MailAccount, folder: str, uidvalidity: int, uid: int) -> str:
+    """Proof that the person let one message load remote content.
+
+    Links carry it rather than a bare flag, so that a page elsewhere cannot send
+    the person to one of their messages with its remote content let through
+    (which would tell that page who they are, and that they read it).
+    """
+    value = _digest(*_scope(account), folder, uidvalidity, uid)
+    return salted_hmac(REMOTE_SALT, value).hexdigest()[:32]
+
+
+def is_remote_content_granted(
+    account: MailAccount, folder: str, uidvalidity: int, uid: int, grant: str | None
+) -> bool:
+    expected = remote_content_grant(account, folder, uidvalidity, uid)
+    return bool(grant) and constant_time_compare(grant, expected)
+
+
+@dataclass(frozen=True)
+class InlinePart:
+    """What an inline image's token names: one part of one message of one account."""
+
+    account_id: int
+    scope: str  # the digest of the account's scope when the token was made
+    folder: str
+    uidvalidity: int
+    uid: int
+    part_id: str
+
+    def belongs_to(self, account: MailAccount) -> bool:
+        return account.pk == self.account_id and self.scope == _scope_digest(account)
+
+
 def inline_token(
-    user_id: int, account_id: int, folder: str, uidvalidity: int, uid: int, part_id: str
+    account: MailAccount, folder: str, uidvalidity: int, uid: int, part_id: str
 ) -> str:
     """A signed, expiring name for one inline part.
 
     The sanitised body lives in a sandboxed, opaque-origin frame whose requests
     carry no session cookie, so its images are authorised by this token instead.
+    It holds the account's scope, so that it stops working once the account
+    changes owner, server or login.
     """
     return signing.dumps(
-        [user_id, account_id, folder, uidvalidity, uid, part_id], salt=INLINE_SALT, compress=True
+        [account.pk, _scope_digest(account), folder, uidvalidity, uid, part_id],
+        salt=INLINE_SALT,
+        compress=True,
     )
 
 
-def read_inline_token(token: str) -> tuple[int, int, str, int, int, str] | None:
+def read_inline_token(token: str) -> InlinePart | None:
+    """The part a token names; None when it is forged, malformed or expired."""
     try:
-        user_id, account_id, folder, uidvalidity, uid, part_id = signing.loads(
-            token, salt=INLINE_SALT, max_age=INLINE_MAX_AGE
+        claims = signing.loads(token, salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
+        account_id, scope, folder, uidvalidity, uid, part_id = claims
+        return InlinePart(
+            int(account_id), str(scope), str(folder), int(uidvalidity), int(uid), str(part_id)
         )
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    return int(user_id), int(account_id), str(folder), int(uidvalidity), int(uid), str(part_id)

@@ -172,6 +172,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_COOKIES = env_bool("FACTEUR_SECURE_COOKIES", default=not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Browsers that once reached Facteur over HTTPS keep to HTTPS for a year.
+SECURE_HSTS_SECONDS = env_int("FACTEUR_HSTS_SECONDS", 31536000 if SECURE_COOKIES else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -208,12 +212,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FACTEUR_LOG_LEVEL", "INFO")},
-    # imaplib and imapclient log whole protocol lines at DEBUG, passwords and
-    # message bodies included: never let them through.
-    "loggers": {
-        "imapclient": {"level": "WARNING"},
-        "imaplib": {"level": "WARNING"},
-    },
+    # imapclient logs whole protocol lines at DEBUG, message bodies included:
+    # never let them through.
+    "loggers": {"imapclient": {"level": "WARNING"}},
 }
 
 # Sending -----------------------------------------------------------------------

@@ -5,8 +5,10 @@
   // Dates are shown in the zone the browser reports.
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && document.cookie.indexOf("facteur_tz=" + zone) === -1) {
-      document.cookie = "facteur_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    var cookie = "facteur_tz=" + encodeURIComponent(zone);
+    // Compared encoded, as stored: most zone names have a "/" in them.
+    if (zone && ("; " + document.cookie + ";").indexOf("; " + cookie + ";") === -1) {
+      document.cookie = cookie + "; path=/; max-age=31536000; samesite=lax";
     }
   } catch (e) { /* an old browser: the server's zone is used */ }
 

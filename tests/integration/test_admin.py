@@ -5,6 +5,7 @@ import socket
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import constants
+from django.test import Client
 from django.urls import reverse
 
 from accounts import crypto
@@ -394,3 +395,19 @@ def test_connection_reports_each_account(admin_client, live_account, owner, mail
         for level, message in run_test_connection(admin_client, [live_account, broken])
     )
     assert results == {live_account.email: constants.SUCCESS, broken.email: constants.ERROR}
+
+
+def test_admin_actions_need_the_csrf_token(admin_user, account):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post(
+        CHANGELIST_URL, {"action": "test_connection", "_selected_action": [account.pk]}
+    )
+    assert response.status_code == 403
+
+
+def test_admin_pages_cannot_be_framed(admin_client, account):
+    response = admin_client.get(reverse("admin:accounts_mailaccount_change", args=[account.pk]))
+    assert response["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from types import SimpleNamespace
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
 from imapclient import IMAPClient
@@ -63,6 +68,12 @@ def mailbox_url(account: MailAccount, **query) -> str:
 
 def message_url(account: MailAccount, uid: int, name: str = "webmail:message") -> str:
     return reverse(name, args=[account.pk, uid]) + "?folder=INBOX"
+
+
+def allow_remote_url(page: str) -> str:
+    """The action of the message page's "show remote content" form."""
+    action = re.search(r'<form method="post" action="([^"]+/remote-content/[^"]*)"', page)
+    return action.group(1).replace("&amp;", "&")
 
 
 def test_home_goes_to_the_first_account(signed_in_client, mail_account):
@@ -159,10 +170,7 @@ def test_html_body_is_sandboxed_and_remote_content_waits_for_consent(
     assert "alert" not in content and "onclick" not in content
     assert 'target="_blank"' in content and "noopener" in content
 
-    allow = signed_in_client.post(
-        reverse("webmail:allow-remote-content", args=[mail_account.pk, 1]) + "?folder=INBOX",
-        {"scope": "sender", "sender": "zoe@example.org"},
-    )
+    allow = signed_in_client.post(allow_remote_url(page), {"scope": "sender"})
     assert allow.status_code == 302
     assert TrustedSender.is_trusted(person, "zoe@example.org")
     page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
@@ -278,3 +286,228 @@ def test_an_unreachable_server_gives_a_clear_page(signed_in_client, person, mail
 def test_a_missing_message_or_folder_is_a_404(signed_in_client, mail_account):
     assert signed_in_client.get(message_url(mail_account, 999)).status_code == 404
     assert signed_in_client.get(mailbox_url(mail_account, folder="Nope")).status_code == 404
+
+
+def test_trusting_a_sender_takes_the_address_from_the_message(
+    signed_in_client, mail_account, mail_server, mail_user, person
+):
+    html = '<p>Hi <img src="https://tracker.example/p.gif"></p>'
+    mail_server.deliver(mail_user.address, message("Remote", html=html).as_bytes())
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    # A forged form cannot choose whom the person trusts.
+    response = signed_in_client.post(
+        allow_remote_url(page), {"scope": "sender", "sender": "attacker@evil.example"}
+    )
+    assert response.status_code == 302
+    assert list(TrustedSender.objects.filter(user=person).values_list("email", flat=True)) == [
+        "zoe@example.org"
+    ]
+
+
+def test_trusting_the_sender_of_a_changed_message_is_refused(
+    signed_in_client, mail_account, mail_server, mail_user, person
+):
+    mail_server.deliver(mail_user.address, message("Remote", html="<p>x</p>").as_bytes())
+    url = reverse("webmail:allow-remote-content", args=[mail_account.pk, 1])
+    for query in ("?folder=INBOX", "?folder=INBOX&v=1"):
+        assert signed_in_client.post(url + query, {"scope": "sender"}).status_code == 404
+    assert not TrustedSender.objects.filter(user=person).exists()
+
+
+def inline_image_url(client: Client, account: MailAccount) -> str:
+    page = client.get(message_url(account, 1)).content.decode()
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    body = client.get(body_url).content.decode()
+    return re.search(r'<img[^>]*src="([^"]+)"', body).group(1).replace("&amp;", "&")
+
+
+@pytest.fixture
+def inline_message(mail_server, mail_user) -> None:
+    msg = message("Inline", html='<p>Logo: <img src="cid:logo@x"></p>')
+    msg.get_payload()[1].add_related(PNG, maintype="image", subtype="png", cid="<logo@x>")
+    mail_server.deliver(mail_user.address, msg.as_bytes())
+
+
+def test_an_inline_image_link_dies_when_the_account_changes_owner(
+    signed_in_client, mail_account, inline_message, django_user_model
+):
+    image_url = inline_image_url(signed_in_client, mail_account)
+    assert Client().get(image_url).status_code == 200
+    mail_account.user = django_user_model.objects.create_user(username="heir", password="x")
+    mail_account.save()
+    assert Client().get(image_url).status_code == 404
+
+
+def test_an_inline_image_link_dies_when_the_account_changes_login(
+    signed_in_client, mail_account, inline_message
+):
+    image_url = inline_image_url(signed_in_client, mail_account)
+    mail_account.login = "someone.else@example.test"
+    mail_account.save()
+    assert Client().get(image_url).status_code == 404
+
+
+def test_an_inline_image_link_dies_with_its_owners_access(
+    signed_in_client, mail_account, inline_message, person
+):
+    image_url = inline_image_url(signed_in_client, mail_account)
+    person.is_active = False
+    person.save()
+    assert Client().get(image_url).status_code == 404
+
+
+def test_a_password_the_keys_cannot_open_gives_a_clear_page(signed_in_client, mail_account):
+    mail_account.password_encrypted = "not-a-fernet-token"
+    mail_account.save()
+    response = signed_in_client.get(mailbox_url(mail_account))
+    assert response.status_code == 503
+    assert b"cannot be read" in response.content
+    assert b"Traceback" not in response.content
+
+
+def test_hostile_attachment_names_cannot_forge_headers(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    raw = (
+        b"From: zoe@example.org\r\nTo: me@example.test\r\nSubject: Names\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nHi\r\n"
+        b"--b\r\nContent-Type: image/png\r\n"
+        b"Content-Disposition: attachment;"
+        b" filename*=utf-8''r%C3%A9sum%C3%A9%22%0D%0ASet-Cookie%3A%20x%3D1%0D%0A%22.png\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(PNG) + b"\r\n"
+        b'--b\r\nContent-Type: text/html; name="a\\"b.html"\r\n'
+        b'Content-Disposition: attachment; filename="a\\"b.html"\r\n\r\n<script>x</script>\r\n'
+        b"--b--\r\n"
+    )
+    mail_server.deliver(mail_user.address, raw)
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    links = [u.replace("&amp;", "&") for u in re.findall(r'href="(/a/\d+/m/1/part/[^"]+)"', page)]
+    assert len(links) == 2
+    for link in links:
+        for inline in ("", "&inline=1"):
+            response = signed_in_client.get(link + inline)
+            assert response.status_code == 200
+            assert "Set-Cookie" not in response
+            disposition = response["Content-Disposition"]
+            assert "\r" not in disposition and "\n" not in disposition
+            assert response["X-Content-Type-Options"] == "nosniff"
+            assert response["Cache-Control"].startswith("private")
+    html = signed_in_client.get(links[1] + "&inline=1")
+    assert html["Content-Type"] == "application/octet-stream"
+    assert html["Content-Disposition"].startswith("attachment;")
+    assert html["Content-Disposition"].endswith('"a\\"b.html"')
+
+
+def test_frames_are_allowed_only_where_meant(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    mail_server.deliver(mail_user.address, message("Framed", html="<p>Hi</p>").as_bytes())
+    page = signed_in_client.get(message_url(mail_account, 1))
+    assert page["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page.content.decode()).group(1)
+    body = signed_in_client.get(body_url.replace("&amp;", "&"))
+    assert body["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in body["Content-Security-Policy"]
+    assert b"</body>" in body.content and body.content.count(b"</body>") == 1
+    source = signed_in_client.get(message_url(mail_account, 1, "webmail:message-source"))
+    assert source["X-Frame-Options"] == "DENY"
+    assert source["X-Content-Type-Options"] == "nosniff"
+
+
+def test_screens_read_the_accounts_once(
+    signed_in_client, mail_account, mail_server, mail_user, person, django_assert_num_queries
+):
+    # A second account, never opened: only the switcher lists it.
+    other = SimpleNamespace(address="second@example.test", password="unused")
+    make_account(person, mail_server, other, position=1)
+    mail_server.deliver(mail_user.address, message("Counted").as_bytes())
+    signed_in_client.get(mailbox_url(mail_account))  # opens the pooled connection
+    # The session, the person, their accounts (the current one and the switcher's
+    # list at once), and for a message whether its sender is trusted.
+    with django_assert_num_queries(3):
+        page = signed_in_client.get(mailbox_url(mail_account))
+    assert page.content.decode().count('class="account-switcher"') == 1
+    with django_assert_num_queries(4):
+        assert signed_in_client.get(message_url(mail_account, 1)).status_code == 200
+
+
+def test_an_unexpected_error_shows_the_plain_error_page(mail_account, person, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr("webmail.views.messages.reading.fetch_raw", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(person)
+    response = client.get(message_url(mail_account, 1))
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.content
+    assert b"internal detail" not in response.content and b"Traceback" not in response.content
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_numbers_no_message_or_account_can_have_are_a_404(signed_in_client, mail_account):
+    for uid in (0, 2**32, 10**30):
+        assert signed_in_client.get(message_url(mail_account, uid)).status_code == 404, uid
+    huge = reverse("webmail:mailbox", args=[10**30])
+    assert signed_in_client.get(huge).status_code == 404
+
+
+def test_an_inline_image_link_outlives_its_body_only_briefly(
+    signed_in_client, mail_account, inline_message, monkeypatch
+):
+    three_hours_ago = signing.b62_encode(int(time.time()) - 3 * 3600)
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: three_hours_ago)
+    image_url = inline_image_url(signed_in_client, mail_account)
+    monkeypatch.undo()
+    assert Client().get(image_url).status_code == 404
+
+
+def test_the_language_changes_only_by_a_form_with_its_token(person):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(person)
+    url = reverse("set_language")
+    assert client.post(url, {"language": "fr", "next": "/"}).status_code == 403
+    client.get(url, {"language": "fr", "next": "/"})
+    assert "django_language" not in client.cookies
+
+
+def test_mail_pages_are_not_kept_in_the_browsers_cache(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    mail_server.deliver(mail_user.address, message("Cached").as_bytes())
+    for url in (mailbox_url(mail_account), message_url(mail_account, 1)):
+        cache_control = signed_in_client.get(url)["Cache-Control"]
+        assert "no-store" in cache_control and "private" in cache_control, url
+
+
+def test_htmx_keeps_no_copy_of_the_pages_in_the_browser(signed_in_client, mail_account):
+    # htmx would otherwise snapshot message lists into sessionStorage for the back
+    # button, where they outlive signing out.
+    page = signed_in_client.get(mailbox_url(mail_account)).content.decode()
+    config = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page).group(1)
+    assert json.loads(config)["historyCacheSize"] == 0
+
+
+def test_remote_content_needs_the_persons_own_consent(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    html = '<p>Hi <img src="https://tracker.example/p.gif"></p>'
+    mail_server.deliver(mail_user.address, message("Tracked", html=html).as_bytes())
+    # A link from elsewhere cannot let the remote content through by itself.
+    forged = signed_in_client.get(message_url(mail_account, 1) + "&remote=1").content.decode()
+    assert "Remote images" in forged
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', forged).group(1).replace("&amp;", "&")
+    for url in (body_url, body_url + "&remote=1", body_url + "&remote=1&grant=0123abcd"):
+        body = signed_in_client.get(url)
+        assert "https:" not in body["Content-Security-Policy"], url
+        assert "tracker.example" not in body.content.decode()
+
+    allowed = signed_in_client.post(allow_remote_url(forged), {"scope": "message"}, follow=True)
+    page = allowed.content.decode()
+    assert "Remote images" not in page
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    body = signed_in_client.get(body_url)
+    assert "img-src http://testserver data: http: https:;" in body["Content-Security-Policy"]
+    assert "tracker.example" in body.content.decode()

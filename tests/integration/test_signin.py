@@ -207,3 +207,93 @@ def test_a_person_who_is_not_staff_cannot_reach_the_admin(client, person):
     client.logout()
     client.post(reverse("admin:login"), {"username": "alice", "password": PASSWORD})
     assert client.get("/admin/").status_code == 302
+
+
+OFFSITE = [
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example/",
+    "https:evil.example",
+    "http:///evil.example",
+    " https://evil.example/",
+    "javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("target", OFFSITE)
+def test_sign_in_never_leaves_the_site(client, person, target):
+    page = client.get(reverse("accounts:login"), {"next": target}).content.decode()
+    # The sign-in form carries no "next" at all (the language form's is this page).
+    assert 'type="hidden" name="next"' not in page
+    response = client.post(
+        reverse("accounts:login"), {"username": "alice", "password": PASSWORD, "next": target}
+    )
+    assert response.url == reverse("webmail:home")
+
+
+@pytest.mark.parametrize("target", OFFSITE)
+def test_admin_sign_in_never_leaves_the_site(client, target):
+    get_user_model().objects.create_superuser("root", "root@example.org", PASSWORD)
+    response = client.post(
+        reverse("admin:login"), {"username": "root", "password": PASSWORD, "next": target}
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("webmail:home")
+
+
+def test_signing_in_gives_a_new_session(client, person):
+    client.get(reverse("accounts:login"))
+    session = client.session
+    session["planted"] = True
+    session.save()
+    planted = session.session_key
+    sign_in(client, "alice", PASSWORD)
+    assert client.session.session_key != planted
+    assert signed_in_user(client) == str(person.pk)
+
+
+def test_unknown_and_known_people_get_the_same_refusal(client, person):
+    known = sign_in(client, "alice", "wrong").content.decode()
+    unknown = sign_in(client, "nobody-here", "wrong").content.decode()
+    by_address = sign_in(client, "nobody@example.org", "wrong").content.decode()
+    for page in (known, unknown, by_address):
+        assert WRONG in page
+
+
+def test_a_next_back_to_the_sign_in_page_goes_home(client, person):
+    client.force_login(person)
+    login = reverse("accounts:login")
+    for target in (login, login + "?next=/"):
+        response = client.get(login, {"next": target})
+        assert response.status_code == 302
+        assert response.url == reverse("webmail:home")
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_behind_the_proxy_each_client_has_its_own_address(client, person, limit, behind_proxy):
+    # Everyone reaches Facteur from the proxy's address: one person's failures
+    # must not lock out everybody else.
+    for number in range(limit * ADDRESS_LIMIT_FACTOR):
+        sign_in(client, f"user{number}", "wrong", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert sign_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+    response = sign_in(Client(), "alice", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.20")
+    assert response.status_code == 302
+
+
+def test_behind_the_proxy_only_its_own_entry_counts(client, person, limit, behind_proxy):
+    for number in range(limit * ADDRESS_LIMIT_FACTOR):
+        spoofed = f"192.0.2.{number}, 203.0.113.9"
+        sign_in(client, f"user{number}", "wrong", HTTP_X_FORWARDED_FOR=spoofed)
+    assert sign_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+
+
+def test_behind_the_proxy_a_malformed_entry_falls_back_to_the_peer(
+    client, person, behind_proxy, caplog
+):
+    with caplog.at_level(logging.WARNING, logger="accounts.signin"):
+        sign_in(client, "alice", "wrong", HTTP_X_FORWARDED_FOR="1.2.3.4\nforged line")
+    assert "forged" not in caplog.text and "127.0.0.1" in caplog.text

@@ -6,10 +6,12 @@ import logging
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from accounts.crypto import CredentialError
 from accounts.models import MailAccount
 from webmail import mailstore
 from webmail.mailstore.base import FolderNotFound, MailStore, MailStoreError, MessageNotFound
@@ -17,6 +19,8 @@ from webmail.mailstore.base import FolderNotFound, MailStore, MailStoreError, Me
 logger = logging.getLogger(__name__)
 
 INBOX = "INBOX"
+#: RFC 3501: a UID is a non-zero 32-bit number; anything else names no message.
+MAX_UID = 2**32 - 1
 
 
 class AccountMixin(LoginRequiredMixin):
@@ -29,12 +33,16 @@ class AccountMixin(LoginRequiredMixin):
     kwargs: dict
 
     @cached_property
+    def accounts(self) -> list[MailAccount]:
+        """All the person's accounts, for the switcher: one query gives them and the current one."""
+        return list(MailAccount.objects.filter(user=self.request.user))
+
+    @cached_property
     def account(self) -> MailAccount:
-        return get_object_or_404(
-            MailAccount.objects.select_related("preset"),
-            pk=self.kwargs["account_id"],
-            user=self.request.user,
-        )
+        for account in self.accounts:
+            if account.pk == self.kwargs["account_id"]:
+                return account
+        raise Http404
 
     @cached_property
     def store(self) -> MailStore:
@@ -48,6 +56,16 @@ class AccountMixin(LoginRequiredMixin):
         return name
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not 0 < kwargs.get("uid", 1) <= MAX_UID:
+            raise Http404
+        response = self._dispatch_reading(request, *args, **kwargs)
+        if "Cache-Control" not in response:
+            # Mail must not stay in the browser's cache for whoever sits at a
+            # shared computer after the person has signed out.
+            add_never_cache_headers(response)
+        return response
+
+    def _dispatch_reading(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return super().dispatch(request, *args, **kwargs)
         except (FolderNotFound, MessageNotFound) as exc:
@@ -58,9 +76,24 @@ class AccountMixin(LoginRequiredMixin):
                 kwargs.get("account_id"),
                 type(exc).__name__,
             )
-            return render(
-                request,
-                "mail/unavailable.html",
-                {"account": self.account, "problem": str(exc)},
-                status=503,
+            return self.unavailable(str(exc))
+        except CredentialError:
+            # The keys in the environment no longer open this account's stored
+            # password: only an administrator can mend that.
+            logger.error(
+                "stored password of account %s cannot be decrypted", kwargs.get("account_id")
             )
+            return self.unavailable(
+                _(
+                    "The password stored for this mail account cannot be read. "
+                    "Your administrator needs to set it again."
+                )
+            )
+
+    def unavailable(self, problem: str) -> HttpResponse:
+        return render(
+            self.request,
+            "mail/unavailable.html",
+            {"account": self.account, "problem": problem},
+            status=503,
+        )

@@ -79,7 +79,7 @@ class MailboxView(AccountMixin, TemplateView):
         ]
         return super().get_context_data(
             account=self.account,
-            accounts=self.request.user.mail_accounts.all(),
+            accounts=self.accounts,
             folders=folders,
             folder=self.folder,
             current_folder=page.folder,

@@ -24,6 +24,7 @@ from webmail.sanitize import plain_text_to_html
 from webmail.views.base import AccountMixin
 
 SEEN = "\\Seen"
+TRUSTED_SENDER_MAX_LENGTH = TrustedSender._meta.get_field("email").max_length
 
 #: Inline parts a browser may show itself; anything else is downloaded.
 INLINE_IMAGE_TYPES = frozenset(
@@ -54,9 +55,29 @@ def body_csp(request: HttpRequest, allow_remote: bool) -> str:
     )
 
 
+def _sender_email(message: ParsedMessage) -> str | None:
+    return message.sender[0].email if message.sender else None
+
+
 class MessageMixin(AccountMixin):
     def message_query(self, **extra) -> str:
         return urlencode({"folder": self.folder, **extra})
+
+    def remote_query(self, uidvalidity: int) -> dict[str, str]:
+        """The query that shows the message with its remote content."""
+        uid = self.kwargs["uid"]
+        grant = reading.remote_content_grant(self.account, self.folder, uidvalidity, uid)
+        return {"remote": "1", "grant": grant}
+
+    def remote_granted(self, uidvalidity: int) -> bool:
+        """Whether this request carries the person's consent to remote content."""
+        return self.request.GET.get("remote") == "1" and reading.is_remote_content_granted(
+            self.account,
+            self.folder,
+            uidvalidity,
+            self.kwargs["uid"],
+            self.request.GET.get("grant"),
+        )
 
     def cid_resolver(self, raw: RawMessage, message: ParsedMessage) -> Callable[[str], str | None]:
         """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
@@ -67,12 +88,7 @@ class MessageMixin(AccountMixin):
             if part is None or part.content_type not in INLINE_IMAGE_TYPES:
                 return None
             token = reading.inline_token(
-                self.request.user.pk,
-                self.account.pk,
-                raw.folder,
-                raw.uidvalidity,
-                raw.uid,
-                part.part_id,
+                self.account, raw.folder, raw.uidvalidity, raw.uid, part.part_id
             )
             return reverse("webmail:inline-part", args=[token])
 
@@ -86,8 +102,8 @@ class MessageView(MessageMixin, TemplateView):
         account, uid = self.account, self.kwargs["uid"]
         raw = reading.fetch_raw(self.store, account, self.folder, uid)
         message = reading.parsed(account, raw)
-        sender = message.sender[0].email if message.sender else None
-        allow_remote = self.request.GET.get("remote") == "1" or TrustedSender.is_trusted(
+        sender = _sender_email(message)
+        allow_remote = self.remote_granted(raw.uidvalidity) or TrustedSender.is_trusted(
             self.request.user, sender
         )
         body = reading.sanitised_body(
@@ -102,7 +118,7 @@ class MessageView(MessageMixin, TemplateView):
 
         return super().get_context_data(
             account=account,
-            accounts=self.request.user.mail_accounts.all(),
+            accounts=self.accounts,
             folders=self.store.folders(),
             folder=self.folder,
             message=message,
@@ -110,7 +126,9 @@ class MessageView(MessageMixin, TemplateView):
             body=body,
             body_url=reverse("webmail:message-body", args=[account.pk, uid])
             + "?"
-            + self.message_query(v=raw.uidvalidity, remote=int(allow_remote)),
+            + self.message_query(
+                v=raw.uidvalidity, **(self.remote_query(raw.uidvalidity) if allow_remote else {})
+            ),
             # plain_text_to_html escapes everything it does not itself produce.
             text_html=mark_safe(plain_text_to_html(message.text))  # noqa: S308
             if body is None and message.text
@@ -121,6 +139,9 @@ class MessageView(MessageMixin, TemplateView):
                 if not (body and part.inline and part.content_id)
             ],
             allow_remote=allow_remote,
+            allow_remote_url=reverse("webmail:allow-remote-content", args=[account.pk, uid])
+            + "?"
+            + self.message_query(v=raw.uidvalidity),
             source_url=reverse("webmail:message-source", args=[account.pk, uid])
             + "?"
             + self.message_query(),
@@ -154,7 +175,7 @@ class MessageBodyView(MessageMixin, View):
 
     def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
         uidvalidity = _uidvalidity(request)
-        allow_remote = request.GET.get("remote") == "1"
+        allow_remote = self.remote_granted(uidvalidity)
         body = reading.cached_body(self.account, self.folder, uidvalidity, uid, allow_remote)
         if body is None:
             # Another process rendered the page: do the work again here.
@@ -191,12 +212,21 @@ class MessageSourceView(MessageMixin, View):
 
 
 class AllowRemoteContentView(MessageMixin, View):
-    """Remote content for this message once, or always for its sender."""
+    """Remote content for this message once, or always for its sender.
+
+    The sender is read from the message itself, never from the form, so that a
+    forged request cannot make the person trust an address of its choosing.
+    """
 
     def post(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
         target = reverse("webmail:message", args=[self.account.pk, uid])
-        sender = request.POST.get("sender", "").strip().lower()
-        if request.POST.get("scope") == "sender" and sender and len(sender) <= 254:
-            TrustedSender.objects.get_or_create(user=request.user, email=sender)
-            return redirect(target + "?" + self.message_query())
-        return redirect(target + "?" + self.message_query(remote=1))
+        uidvalidity = _uidvalidity(request)
+        if request.POST.get("scope") != "sender":
+            return redirect(target + "?" + self.message_query(**self.remote_query(uidvalidity)))
+        raw = reading.cached_raw(self.store, self.account, self.folder, uidvalidity, uid)
+        if raw is None:
+            raise Http404(_("This message has changed on the server; reload the page."))
+        sender = _sender_email(reading.parsed(self.account, raw))
+        if sender and len(sender) <= TRUSTED_SENDER_MAX_LENGTH:
+            TrustedSender.objects.get_or_create(user=request.user, email=sender.lower())
+        return redirect(target + "?" + self.message_query())

@@ -7,6 +7,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views import View
 
+from accounts.crypto import CredentialError
 from accounts.models import MailAccount
 from webmail import mailstore, reading
 from webmail.mailstore.base import MailStoreError
@@ -59,22 +60,21 @@ class InlinePartView(View):
     """An inline image of a message body, named by a signed token (see reading.inline_token)."""
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
-        claims = reading.read_inline_token(token)
-        if claims is None:
+        part = reading.read_inline_token(token)
+        if part is None:
             raise Http404(_("This image link has expired."))
-        user_id, account_id, folder, uidvalidity, uid, part_id = claims
-        account = MailAccount.objects.filter(pk=account_id, user_id=user_id).first()
-        if account is None:
+        account = MailAccount.objects.filter(pk=part.account_id, user__is_active=True).first()
+        if account is None or not part.belongs_to(account):
             raise Http404(_("This image link has expired."))
         try:
             raw = reading.cached_raw(
-                mailstore.for_account(account), account, folder, uidvalidity, uid
+                mailstore.for_account(account), account, part.folder, part.uidvalidity, part.uid
             )
-        except MailStoreError as exc:
-            raise Http404(str(exc)) from exc
+        except (MailStoreError, CredentialError) as exc:
+            raise Http404(_("This image link has expired.")) from exc
         if raw is None:
             raise Http404(_("This image link has expired."))
-        content_type, filename, payload = _extract(raw.raw, part_id)
+        content_type, filename, payload = _extract(raw.raw, part.part_id)
         if content_type not in INLINE_IMAGE_TYPES:
             raise Http404(_("This part is not an image."))
         return part_response(content_type, filename, payload, inline=True)
