@@ -40,8 +40,8 @@ def body_csp(request: HttpRequest, allow_remote: bool) -> str:
     repeats the iframe's own so that the body stays sandboxed when opened directly.
     """
     # data: images survive the sanitiser only as PNG, JPEG, GIF or WebP.
-    origin = f"{request.scheme}://{request.get_host()} data:"
-    images = f"{origin} http: https:" if allow_remote else origin
+    local = f"{request.scheme}://{request.get_host()} data:"
+    images = f"{local} http: https:" if allow_remote else local
     return "; ".join(
         [
             "default-src 'none'",
