@@ -144,7 +144,7 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
         strip=False,
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Only if sending needs another password than receiving. Empty: unchanged."),
+        help_text=_("Only if sending needs a different password from receiving. Empty: unchanged."),
     )
     clear_smtp_password = forms.BooleanField(
         label=_("Use the incoming password for sending"),
