@@ -121,16 +121,7 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
     """
 
     host_fields = ("incoming_host", "smtp_host")
-    server_fields = (
-        "incoming_host",
-        "incoming_port",
-        "incoming_security",
-        "smtp_host",
-        "smtp_port",
-        "smtp_security",
-        "ca_file",
-        "accept_untrusted",
-    )
+    server_fields = MailAccount.SERVER_FIELDS
 
     password = forms.CharField(
         label=_("Password"),

@@ -138,6 +138,18 @@ class MailAccount(TlsTrust):
         """An empty password means: use the incoming password."""
         self.smtp_password_encrypted = crypto.encrypt(raw) if raw else ""
 
+    #: What apply_preset() sets: the servers and how their certificates are trusted.
+    SERVER_FIELDS = (
+        "incoming_host",
+        "incoming_port",
+        "incoming_security",
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "ca_file",
+        "accept_untrusted",
+    )
+
     def apply_preset(self, preset: ServerPreset) -> None:
         self.preset = preset
         if self.protocol == Protocol.POP3:

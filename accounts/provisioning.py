@@ -501,18 +501,7 @@ def _provision_account(user: AbstractBaseUser, person: _Person) -> Outcome:
 
 
 # What an import sets on an existing account; the rest is the administrator's.
-_ACCOUNT_FIELDS = (
-    "preset_id",
-    "login",
-    "incoming_host",
-    "incoming_port",
-    "incoming_security",
-    "smtp_host",
-    "smtp_port",
-    "smtp_security",
-    "ca_file",
-    "accept_untrusted",
-)
+_ACCOUNT_FIELDS = ("preset_id", "login", *MailAccount.SERVER_FIELDS)
 
 
 def _decrypts_to(token: str) -> str | None:
