@@ -4,6 +4,7 @@ the web app and a Celery worker, on the embedded defaults."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
 
+        # A plain `kill` must stop the mail server and the worker too, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         LocalMailServer.ensure_installed()
         server = LocalMailServer(Path(settings.DATA_DIR) / "mail", domain=DEMO_DOMAIN)
         worker = None
@@ -47,18 +50,25 @@ class Command(BaseCommand):
                 )
                 marker.touch()
             if not no_worker:
-                worker = subprocess.Popen(
+                worker = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
                     [
                         sys.executable,
                         "-m",
                         "celery",
                         "-A",
                         "webmail",
+                        "--quiet",
                         "worker",
+                        "--hostname",
+                        "facteur-demo@%h",
                         "--loglevel",
                         "WARNING",
                         "--concurrency",
                         "2",
+                        # One process for the demo: the worker also runs the periodic sweep.
+                        "--beat",
+                        "--schedule",
+                        str(Path(settings.DATA_DIR) / "celerybeat-schedule"),
                     ],
                     env=os.environ.copy(),
                 )
