@@ -104,10 +104,6 @@ class RawMessage:
     raw: bytes
     flags: frozenset[str] = field(default_factory=frozenset)
 
-    @property
-    def cache_key(self) -> str:
-        return f"{self.folder}\x00{self.uidvalidity}\x00{self.uid}"
-
 
 class MailStore(Protocol):
     """Where one mail account's messages come from."""
