@@ -18,10 +18,15 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import MailAccount
 from webmail.mailstore.base import MailStore, RawMessage
-from webmail.mime import ParsedMessage, ParseLimits, parse_message
+from webmail.mime import ParsedMessage, ParseLimits, extract_parts, parse_message
 from webmail.sanitize import SanitizedHtml, sanitize_html
 
 CACHE_SECONDS = 3600
+
+#: Inline parts a browser may show itself; anything else is downloaded.
+INLINE_IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/x-icon"}
+)
 RAW_CACHE_SECONDS = 300
 INLINE_SALT = "webmail.inline-part"
 REMOTE_SALT = "webmail.remote-content"
@@ -91,6 +96,26 @@ def parsed(account: MailAccount, message: RawMessage) -> ParsedMessage:
         result = parse_message(message.raw, limits=parse_limits())
         cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def inline_image(account: MailAccount, message: RawMessage, part_id: str) -> tuple | None:
+    """``(content_type, filename, payload)`` of one inline image of the body, or None.
+
+    A body shows all its images at once: the first request takes every one of
+    them from a single parse and keeps them as long as the message's bytes.
+    """
+    key = _key("inline", account, message.folder, message.uidvalidity, message.uid)
+    images = cache.get(key)
+    if images is None:
+        wanted = [
+            part.part_id
+            for part in parsed(account, message).attachments
+            if part.content_id and part.content_type in INLINE_IMAGE_TYPES
+        ]
+        images = extract_parts(message.raw, wanted, limits=parse_limits())
+        if len(message.raw) <= settings.MAIL_MAX_RENDER_BYTES:
+            cache.set(key, images, RAW_CACHE_SECONDS)
+    return images.get(part_id)
 
 
 def body_cache_key(

@@ -221,6 +221,34 @@ def test_inline_images_are_served_by_signed_links_only(
     assert anonymous.get(image_url[:-3] + "abc/").status_code == 404
 
 
+def test_a_bodys_inline_images_come_from_one_parse(
+    signed_in_client, mail_account, mail_server, mail_user, monkeypatch
+):
+    from webmail import reading
+    from webmail.localmail.demo import solid_png
+
+    colours = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
+    html = "".join(f'<img src="cid:image{n}@x">' for n in range(len(colours)))
+    msg = message("Three images", html=html)
+    for n, rgb in enumerate(colours):
+        msg.get_payload()[1].add_related(
+            solid_png(8, 8, rgb), maintype="image", subtype="png", cid=f"<image{n}@x>"
+        )
+    mail_server.deliver(mail_user.address, msg.as_bytes())
+    extractions = []
+    real = reading.extract_parts
+    monkeypatch.setattr(
+        reading, "extract_parts", lambda *a, **k: extractions.append(a) or real(*a, **k)
+    )
+    page = signed_in_client.get(message_url(mail_account, 1)).content.decode()
+    body_url = re.search(r'<iframe[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    body = signed_in_client.get(body_url).content.decode()
+    urls = [u.replace("&amp;", "&") for u in re.findall(r'<img[^>]*src="([^"]+)"', body)]
+    images = [Client().get(url).content for url in urls]
+    assert images == [solid_png(8, 8, rgb) for rgb in colours]
+    assert len(extractions) == 1
+
+
 def test_source_is_served_as_inert_text(signed_in_client, mail_account, mail_server, mail_user):
     raw = message("Source", html="<script>alert(1)</script>").as_bytes()
     mail_server.deliver(mail_user.address, raw)

@@ -12,7 +12,7 @@ from webmail.mime import (
     Address,
     ParseLimits,
     extract_part,
-    find_part_by_content_id,
+    extract_parts,
     parse_message,
 )
 from webmail.mime.parse import _PROBLEMS
@@ -109,15 +109,17 @@ def test_alternative_keeps_both_versions_and_related_images_are_inline():
     assert (pdf.part_id, pdf.filename, pdf.inline, pdf.size) == ("2", "menu.pdf", False, 9)
 
 
-def test_extract_part_and_find_part_by_content_id():
+def test_extract_part_and_extract_parts():
     assert extract_part(ALTERNATIVE_RELATED, "2") == ("application/pdf", "menu.pdf", b"%PDF-1.4\n")
     content_type, filename, payload = extract_part(ALTERNATIVE_RELATED, "1.2.2")
     assert (content_type, filename) == ("image/png", "attachment.png")
     assert payload == base64.b64decode(PNG)
     assert extract_part(ALTERNATIVE_RELATED, "1.1")[2] == "Today: café.".encode()
-    assert find_part_by_content_id(ALTERNATIVE_RELATED, "logo@example.org") == "1.2.2"
-    assert find_part_by_content_id(ALTERNATIVE_RELATED, "<unused@example.org>") == "1.2.3"
-    assert find_part_by_content_id(ALTERNATIVE_RELATED, "nothing@example.org") is None
+    several = extract_parts(ALTERNATIVE_RELATED, ["1.2.2", "2", "9", "1"])
+    assert several == {
+        "1.2.2": ("image/png", "attachment.png", base64.b64decode(PNG)),
+        "2": ("application/pdf", "menu.pdf", b"%PDF-1.4\n"),
+    }
 
 
 @pytest.mark.parametrize("part_id", ["", "0", "3", "1.9", "2.1", "1.", "a", "1..2", "1" * 50, "1"])

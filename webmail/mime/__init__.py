@@ -8,7 +8,7 @@ from webmail.mime.parse import (
     ParseLimits,
     Part,
     extract_part,
-    find_part_by_content_id,
+    extract_parts,
     parse_message,
 )
 
@@ -25,7 +25,7 @@ __all__ = [
     "decode_header",
     "envelope_addresses",
     "extract_part",
-    "find_part_by_content_id",
+    "extract_parts",
     "parse_addresses",
     "parse_message",
 ]

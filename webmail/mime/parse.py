@@ -17,7 +17,7 @@ import html
 import logging
 import mimetypes
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors
@@ -705,25 +705,28 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
         return _unreadable("damaged")
 
 
+def extract_parts(
+    raw: bytes, part_ids: Iterable[str], *, limits: ParseLimits = DEFAULT_LIMITS
+) -> dict[str, tuple[str, str, bytes]]:
+    """``{part_id: (content_type, filename, payload)}`` for the parts that exist, from
+    one parse: payloads are decoded bytes, or an attached message's source."""
+    root, problem = _read(bytes(raw), limits)
+    if problem == "too_large":
+        return {}
+    found = {}
+    for part_id in part_ids:
+        try:
+            node = _find(root, part_id)
+            content_type = _content_type(node)
+            found[part_id] = (content_type, _filename(node, content_type), _payload(node))
+        except KeyError:
+            continue
+    return found
+
+
 def extract_part(
     raw: bytes, part_id: str, *, limits: ParseLimits = DEFAULT_LIMITS
 ) -> tuple[str, str, bytes]:
-    """``(content_type, filename, payload)`` of a part: decoded bytes, or an attached
-    message's source. Raises ``KeyError`` when there is no such part to give."""
-    root, problem = _read(bytes(raw), limits)
-    if problem == "too_large":
-        raise KeyError(part_id)
-    node = _find(root, part_id)
-    content_type = _content_type(node)
-    return content_type, _filename(node, content_type), _payload(node)
-
-
-def find_part_by_content_id(
-    raw: bytes, content_id: str, *, limits: ParseLimits = DEFAULT_LIMITS
-) -> str | None:
-    """The number of the part whose Content-ID is ``content_id`` (with or without <>)."""
-    wanted = content_id.strip().removeprefix("<").removesuffix(">").strip()
-    root, problem = _read(bytes(raw), limits)
-    if not wanted or problem == "too_large":
-        return None
-    return next((part_id for part_id, node in _leaves(root) if _content_id(node) == wanted), None)
+    """``(content_type, filename, payload)`` of one part (see ``extract_parts``).
+    Raises ``KeyError`` when there is no such part to give."""
+    return extract_parts(raw, [part_id], limits=limits)[part_id]

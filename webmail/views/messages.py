@@ -26,11 +26,6 @@ from webmail.views.base import AccountMixin
 SEEN = "\\Seen"
 TRUSTED_SENDER_MAX_LENGTH = TrustedSender._meta.get_field("email").max_length
 
-#: Inline parts a browser may show itself; anything else is downloaded.
-INLINE_IMAGE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/x-icon"}
-)
-
 
 def body_csp(request: HttpRequest, allow_remote: bool) -> str:
     """The policy of the frame that shows a message's HTML.
@@ -85,7 +80,7 @@ class MessageMixin(AccountMixin):
 
         def cid_url(content_id: str) -> str | None:
             part = by_cid.get(content_id)
-            if part is None or part.content_type not in INLINE_IMAGE_TYPES:
+            if part is None or part.content_type not in reading.INLINE_IMAGE_TYPES:
                 return None
             token = reading.inline_token(
                 self.account, raw.folder, raw.uidvalidity, raw.uid, part.part_id

@@ -13,7 +13,6 @@ from webmail import mailstore, reading
 from webmail.mailstore.base import MailStoreError
 from webmail.mime import extract_part
 from webmail.views.base import AccountMixin
-from webmail.views.messages import INLINE_IMAGE_TYPES
 
 PART_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
@@ -22,7 +21,7 @@ def part_response(
     content_type: str, filename: str, payload: bytes, *, inline: bool
 ) -> HttpResponse:
     """A part as a download, or shown in place only for harmless image types."""
-    inline = inline and content_type in INLINE_IMAGE_TYPES
+    inline = inline and content_type in reading.INLINE_IMAGE_TYPES
     response = HttpResponse(
         payload, content_type=content_type if inline else "application/octet-stream"
     )
@@ -74,7 +73,7 @@ class InlinePartView(View):
             raise Http404(_("This image link has expired.")) from exc
         if raw is None:
             raise Http404(_("This image link has expired."))
-        content_type, filename, payload = _extract(raw.raw, part.part_id)
-        if content_type not in INLINE_IMAGE_TYPES:
+        image = reading.inline_image(account, raw, part.part_id)
+        if image is None:
             raise Http404(_("This part is not an image."))
-        return part_response(content_type, filename, payload, inline=True)
+        return part_response(*image, inline=True)
