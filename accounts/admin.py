@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.crypto import CredentialError
-from accounts.forms import AdminSignInForm, MailAccountAdminForm, ServerPresetAdminForm
-from accounts.models import MailAccount, Protocol, ServerPreset
+from accounts.forms import (
+    AdminSignInForm,
+    IdentityInlineFormSet,
+    MailAccountAdminForm,
+    ServerPresetAdminForm,
+)
+from accounts.models import Identity, MailAccount, Protocol, ServerPreset
 from webmail.transport import diagnose
 from webmail.transport.endpoint import Endpoint
 
@@ -90,9 +97,18 @@ _ACCOUNT_FIELDSETS = (
 )
 
 
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    formset = IdentityInlineFormSet
+    fields = ("name", "email", "signature", "position")
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3})}}
+    extra = 0
+
+
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
     form = MailAccountAdminForm
+    inlines = (IdentityInline,)
     list_display = ("email", "user", "protocol", "incoming_host", "smtp_host", "preset")
     list_filter = ("protocol", "preset")
     search_fields = ("email", "user__username", "user__email")

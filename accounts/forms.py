@@ -1,4 +1,4 @@
-"""Forms of the sign-in page and of the administrator's screens."""
+"""Forms of the sign-in page, of a person's identities and of the administrator's screens."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import MailAccount, Protocol, ServerPreset
+from accounts.models import Identity, MailAccount, Protocol, ServerPreset
 from accounts.provisioning import validate_ca_file, validate_host
 from accounts.throttle import SignInThrottle
 
@@ -61,6 +62,41 @@ class SignInForm(ThrottledAuthenticationMixin, AuthenticationForm):
 
 class AdminSignInForm(ThrottledAuthenticationMixin, AdminAuthenticationForm):
     """The admin site's sign-in, throttled like the people's."""
+
+
+class IdentityForm(forms.ModelForm):
+    """A name, an address and a signature to send with; the address must be one."""
+
+    email = forms.EmailField(label=_("E-mail address"), max_length=254)
+
+    class Meta:
+        model = Identity
+        fields = ("name", "email", "signature")
+        widgets = {"signature": forms.Textarea(attrs={"rows": 5})}
+        help_texts = {
+            "name": _("The name recipients see beside the address."),
+            "signature": _("Added below what you write. Plain text."),
+        }
+
+    def clean_signature(self) -> str:
+        # Browsers send a text area's lines with CRLF; the signature is matched
+        # line by line in the editor when the person changes identity.
+        return "\n".join(self.cleaned_data["signature"].splitlines())
+
+
+class IdentityInlineFormSet(forms.BaseInlineFormSet):
+    """An account's identities in its admin page; left out of a post, they stay as they are.
+
+    Scripts, and the account form's own tests, post the account's fields alone:
+    without the inline's management data Django would refuse the whole form.
+    """
+
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        super().__init__(data, *args, **kwargs)
+        if self.is_bound and self.add_prefix(TOTAL_FORM_COUNT) not in self.data:
+            self.data = self.data.copy()
+            self.data[self.add_prefix(TOTAL_FORM_COUNT)] = "0"
+            self.data[self.add_prefix(INITIAL_FORM_COUNT)] = "0"
 
 
 class _ServerFieldsMixin:

@@ -1,13 +1,15 @@
-"""People's mail accounts and the server presets that make them easy to create."""
+"""People's mail accounts, the identities they send as, and the server presets."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts import crypto
+from webmail.mime.headers import Address
 from webmail.transport.endpoint import Endpoint
 
 
@@ -182,6 +184,28 @@ class MailAccount(TlsTrust):
             timeout=settings.MAIL_CONNECT_TIMEOUT,
         )
 
+    def sending_identities(self) -> list[Identity]:
+        """The identities this account sends as; a default one is made when it has none.
+
+        So every account can send, even one an administrator made without any.
+        """
+        identities = list(self.identities.all())
+        if identities:
+            return identities
+        with transaction.atomic():
+            # Two first compositions at once must not both add a default identity.
+            MailAccount.objects.select_for_update().filter(pk=self.pk).first()
+            identities = list(self.identities.all())
+            if not identities:
+                name = self.display_name or self.user.get_full_name()
+                identities = [self.identities.create(name=name, email=self.email)]
+        return identities
+
+    def own_addresses(self) -> set[str]:
+        """Every address that is this account's own, lowercased: not to be replied to."""
+        emails = self.identities.values_list("email", flat=True)
+        return {self.email.lower(), *(email.lower() for email in emails)}
+
     def smtp_endpoint(self) -> Endpoint:
         """The submission server with the decrypted password: call only to connect."""
         token = self.smtp_password_encrypted or self.password_encrypted
@@ -195,3 +219,36 @@ class MailAccount(TlsTrust):
             verify=not self.accept_untrusted,
             timeout=settings.MAIL_CONNECT_TIMEOUT,
         )
+
+
+def validate_one_line(value: str) -> None:
+    """Refuses line breaks in what becomes a header (header injection)."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError(_("This must be on one line."), code="line_break")
+
+
+class Identity(models.Model):
+    """An address and name an account sends as, with the signature that goes with them."""
+
+    account = models.ForeignKey(
+        MailAccount,
+        on_delete=models.CASCADE,
+        related_name="identities",
+        verbose_name=_("mail account"),
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_one_line])
+    email = models.CharField(_("e-mail address"), max_length=254, validators=[validate_email])
+    # Plain text; the HTML version is made from it by escaping and line breaks.
+    signature = models.TextField(_("signature"), blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def address(self) -> Address:
+        return Address(name=self.name, email=self.email)

@@ -10,6 +10,7 @@ SQLite and PostgreSQL and let exactly one worker own a send:
        ^                 |  \\--5xx, or retries used up--> failed
        +--4xx, network---+
     queued --cancel--> cancelled
+    queued or failed --reopen (to edit it again)--> cancelled
 
 A worker owns a "sending" row for ``settings.SEND_LEASE`` seconds from its
 claim; the claim's time is its token, so a worker whose lease was taken over
@@ -20,8 +21,10 @@ after which the server may hold the message, the row is marked ``handed_over``
 worker's row that was not handed over is submitted again: the server dropped
 the unfinished message. One that was is never submitted again: it is sent if
 its Message-ID is in the Sent folder, and otherwise most likely sent, which the
-person is told. A sent message is marked sent before it is copied to Sent, so
-a failed copy never causes a second send.
+person is told. A sent message is marked sent before anything else is done
+with it (``after_sent``: the copy to Sent, the flag on the message it answers
+or forwards, the deletion of its draft), so a failure there never causes a
+second send; each of those steps can run again without doing anything twice.
 
 The periodic sweep queues a new task for rows whose task was lost (Redis
 emptied, a worker gone, the broker down when the row was queued).
@@ -35,21 +38,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import getaddresses
 from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from kombu.exceptions import OperationalError as BrokerError
 
-from webmail.mailstore.base import MailStoreError
+from webmail.compose.drafts import DRAFTS
+from webmail.mailstore.base import FolderNotFound, MailStoreError
 from webmail.mailstore.imap import ImapStore
 from webmail.mime.build import as_bytes
-from webmail.models import OutgoingMessage
+from webmail.mime.headers import Address
+from webmail.models import Contact, OutgoingMessage
 from webmail.transport import smtp
 from webmail.transport.imap import ConnectionProblem
 
@@ -59,6 +65,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Status = OutgoingMessage.Status
+Origin = OutgoingMessage.Origin
+
+#: What a sent message sets on the message it answers or forwards.
+ORIGIN_FLAGS = {Origin.REPLY: "\\Answered", Origin.FORWARD: "$Forwarded"}
+
+#: A message to be sent later than this gets its task from the sweep once it is
+#: this close: Redis hands a task held back longer than its visibility timeout
+#: (an hour) to the workers again, every hour, until it is due.
+DISPATCH_HORIZON = timedelta(minutes=30)
 
 #: What submits a message: ``smtp.submit`` or, in tests, a stand-in with its signature.
 Submit = Callable[..., dict[str, str]]
@@ -112,14 +127,23 @@ def queue(
     recipients: Sequence[str],
     *,
     send_after: datetime | None = None,
+    origin_kind: str = "",
+    origin_folder: str = "",
+    origin_uid: int | None = None,
+    draft_uid: int | None = None,
 ) -> OutgoingMessage:
     """Keep ``message`` for sending to ``recipients`` from ``account``, at ``send_after`` or now.
 
-    The task is asked for after the row is committed; if the broker cannot take
-    it then, the row stays queued and the sweep sends it.
+    ``origin_*`` name the message it answers or forwards, and ``draft_uid`` the
+    draft it was written in: both are seen to once it is sent. Every recipient
+    becomes a contact of the person. The task is asked for after the row is
+    committed; if the broker cannot take it then, the row stays queued and the
+    sweep sends it.
     """
     if not recipients:
         raise OutboxError(_("Add at least one recipient."))
+    if origin_kind not in Origin.values:
+        raise ValueError(f"Unknown origin {origin_kind!r}")
     message_id = str(message["Message-ID"] or "").strip()
     if not message_id:
         # Without it, a send interrupted after the handover could not be found in Sent.
@@ -133,6 +157,7 @@ def queue(
             % {"count": settings.SEND_RATE_LIMIT}
         )
     now = timezone.now()
+    addressed = _addressed(message, recipients)
     with transaction.atomic():
         row = OutgoingMessage.objects.create(
             user=account.user,
@@ -143,9 +168,24 @@ def queue(
             envelope_to=list(recipients),
             send_after=max(send_after or now, now),
             updated=now,
+            origin_kind=origin_kind,
+            origin_folder=origin_folder if origin_kind else "",
+            origin_uid=origin_uid if origin_kind else None,
+            draft_uid=draft_uid,
         )
-        transaction.on_commit(partial(dispatch, row.pk, row.send_after))
+        Contact.remember(account.user, addressed)
+        if row.send_after - now <= DISPATCH_HORIZON:
+            transaction.on_commit(partial(dispatch, row.pk, row.send_after))
     return row
+
+
+def _addressed(message: EmailMessage, recipients: Sequence[str]) -> list[Address]:
+    """Everyone a message goes to: To and Cc with their names, then the Bcc (envelope only)."""
+    fields = [str(value) for name in ("To", "Cc") for value in message.get_all(name, [])]
+    shown = [Address(name=name, email=email) for name, email in getaddresses(fields) if email]
+    listed = {address.email.lower() for address in shown}
+    hidden = [Address(name="", email=r) for r in recipients if r.lower() not in listed]
+    return shown + hidden
 
 
 def dispatch(pk: int, eta: datetime | None = None) -> None:
@@ -166,6 +206,33 @@ def cancel(user, pk: int) -> bool:
         status=Status.CANCELLED, updated=timezone.now()
     )
     return changed == 1
+
+
+def reopen(user, pk: int) -> OutgoingMessage | None:
+    """Take back a queued or failed message of ``user`` to edit it: it is cancelled, and returned.
+
+    None when it can no longer be taken back: being sent, sent, or cancelled already.
+    """
+    changed = OutgoingMessage.objects.filter(
+        pk=pk, user=user, status__in=(Status.QUEUED, Status.FAILED)
+    ).update(status=Status.CANCELLED, updated=timezone.now())
+    if not changed:
+        return None
+    return OutgoingMessage.objects.select_related("account").get(pk=pk)
+
+
+def pending(user) -> QuerySet[OutgoingMessage]:
+    """What the person's outbox shows: messages on their way or failed, and the last day's sent."""
+    since = timezone.now() - timedelta(days=1)
+    return (
+        OutgoingMessage.objects.filter(user=user)
+        .filter(
+            Q(status__in=(Status.QUEUED, Status.SENDING, Status.FAILED))
+            | Q(status=Status.SENT, sent_at__gte=since)
+        )
+        .select_related("account")
+        .order_by("-created", "-pk")
+    )
 
 
 def _lease() -> timedelta:
@@ -314,9 +381,46 @@ def copy_to_sent(pk: int, *, store_for: Callable[[MailAccount], ImapStore | None
         store.append(folder, bytes(row.raw), seen=True)
 
 
+def after_sent(pk: int) -> None:
+    """What follows the send of row ``pk``: copy it to Sent, flag its origin, delete its draft.
+
+    Each step can be done again harmlessly (the task is retried when the mail
+    server fails); an origin or a draft that is gone meanwhile is no error.
+    """
+    copy_to_sent(pk)
+    row = OutgoingMessage.objects.select_related("account").get(pk=pk, status=Status.SENT)
+    store = _store(row.account)
+    if store is None:
+        return
+    flag = ORIGIN_FLAGS.get(row.origin_kind)
+    if flag and row.origin_folder and row.origin_uid:
+        try:
+            store.add_flags(row.origin_folder, [row.origin_uid], [flag])
+        except FolderNotFound:
+            logger.info("Origin folder of outgoing message %s is gone", pk)
+    if row.draft_uid:
+        folder = store.special_folder(DRAFTS)
+        if folder is not None:
+            try:
+                store.delete(folder, [row.draft_uid])
+            except FolderNotFound:
+                logger.info("Drafts folder of outgoing message %s is gone", pk)
+
+
 def sweep(now: datetime | None = None) -> list[int]:
-    """Queue a task again for each row whose task was lost; the ids of those rows."""
+    """Queue a task for each row whose task was lost or is now due; the ids of those rows."""
     now = now or timezone.now()
+    # Messages sent later were queued without a task; they get it once close to due.
+    scheduled = list(
+        OutgoingMessage.objects.filter(
+            status=Status.QUEUED,
+            task_id="",
+            send_after__gt=now,
+            send_after__lte=now + DISPATCH_HORIZON,
+        ).values_list("pk", "send_after")
+    )
+    for pk, send_after in scheduled:
+        dispatch(pk, send_after)
     cutoff = now - timedelta(seconds=settings.SEND_SWEEP_GRACE)
     lost = OutgoingMessage.objects.filter(
         status=Status.QUEUED, send_after__lte=cutoff, updated__lte=cutoff
@@ -334,4 +438,4 @@ def sweep(now: datetime | None = None) -> list[int]:
     ).values_list("pk", flat=True)
     for pk in pks:
         dispatch(pk)
-    return pks
+    return [pk for pk, __ in scheduled] + pks

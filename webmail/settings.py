@@ -234,6 +234,19 @@ SEND_SWEEP_GRACE = env_int("FACTEUR_SEND_SWEEP_GRACE", 120)
 # Attempts at copying a sent message into the Sent folder, and the seconds between them.
 SENT_COPY_RETRIES = env_int("FACTEUR_SENT_COPY_RETRIES", 5)
 SENT_COPY_RETRY_DELAY = env_int("FACTEUR_SENT_COPY_RETRY_DELAY", 60)
+# Seconds a sent message waits in the outbox so that the person can undo it; 0 sends at once.
+SEND_UNDO_SECONDS = env_int("FACTEUR_SEND_UNDO_SECONDS", 5)
+
+# Writing ------------------------------------------------------------------------
+# The most a message's attachments may weigh together, in bytes.
+UPLOAD_MAX_SIZE = env_int("FACTEUR_UPLOAD_MAX_SIZE", 25 * 1024 * 1024)
+# Attachments uploaded but never sent are deleted after this many seconds.
+UPLOAD_MAX_AGE = env_int("FACTEUR_UPLOAD_MAX_AGE", 2 * 24 * 3600)
+# Seconds between automatic saves of the message being written into Drafts.
+DRAFT_AUTOSAVE_SECONDS = env_int("FACTEUR_DRAFT_AUTOSAVE_SECONDS", 5)
+# A reply quoting a long message posts its whole text with every save.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "webmail.tasks.sweep_outbox", "schedule": 60.0},
 }

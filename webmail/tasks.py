@@ -1,4 +1,4 @@
-"""Celery tasks: sending mail and the outbox's periodic sweep."""
+"""Celery tasks: sending mail, what follows a send, and the periodic sweep."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from django.conf import settings
 
 from webmail import outbox
 from webmail.mailstore.base import MailStoreError
+from webmail.models import Upload
 from webmail.transport.imap import ConnectionProblem
 
 logger = logging.getLogger(__name__)
+
+#: Outcomes after which the message is sent and what follows a send is due.
+_SENT = (outbox.Outcome.SENT, outbox.Outcome.FOUND_IN_SENT)
 
 
 @shared_task(ignore_result=True)
@@ -20,21 +24,21 @@ def send_outgoing(pk: int) -> str:
     result = outbox.deliver(pk)
     if result.outcome is outbox.Outcome.RETRY:
         outbox.dispatch(pk, result.retry_at)
-    elif result.outcome is outbox.Outcome.SENT:
+    elif result.outcome in _SENT:
         try:
-            outbox.copy_to_sent(pk)
+            outbox.after_sent(pk)
         except (MailStoreError, ConnectionProblem, OSError) as exc:
-            logger.warning("Outgoing message %s sent but not copied to Sent (%s)", pk, exc)
-            copy_to_sent.apply_async((pk,), countdown=settings.SENT_COPY_RETRY_DELAY)
+            logger.warning("Outgoing message %s sent but not filed (%s)", pk, exc)
+            after_sent.apply_async((pk,), countdown=settings.SENT_COPY_RETRY_DELAY)
     logger.info("Outgoing message %s: %s", pk, result.outcome.value)
     return result.outcome.value
 
 
 @shared_task(bind=True, ignore_result=True)
-def copy_to_sent(self, pk: int) -> None:
-    """Copy sent message ``pk`` to its account's Sent folder, retrying while the server fails."""
+def after_sent(self, pk: int) -> None:
+    """Finish sent message ``pk`` (``outbox.after_sent``: Sent, origin, draft), with retries."""
     try:
-        outbox.copy_to_sent(pk)
+        outbox.after_sent(pk)
     except (MailStoreError, ConnectionProblem, OSError) as exc:
         raise self.retry(
             exc=exc,
@@ -45,5 +49,9 @@ def copy_to_sent(self, pk: int) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_outbox() -> int:
-    """Queue again the messages whose task was lost; run by beat every minute."""
+    """Queue again the messages whose task was lost, and drop stale uploads; run by beat.
+
+    Returns how many messages were queued again.
+    """
+    Upload.delete_expired()
     return len(outbox.sweep())

@@ -424,3 +424,99 @@ def test_deleting_an_account_closes_its_pooled_sessions(
     assert pool.stats(account_id) == (1, 1)
     account.delete()
     assert pool.stats(account_id) == (0, 0)
+
+
+# Writing: special folders, APPEND, delete, flags ---------------------------------
+
+
+def without(capability: str, monkeypatch) -> None:
+    """Make the store believe the server lacks ``capability``."""
+    has = ImapSession.has
+    monkeypatch.setattr(ImapSession, "has", lambda self, cap: cap != capability and has(self, cap))
+
+
+def test_special_folders_by_their_use(store):
+    assert store.special_folder("\\Drafts") == "Drafts"
+    assert store.special_folder("\\Sent") == "Sent"
+    assert store.special_folder("\\Trash") == "Trash"
+    assert store.special_folder("\\All") is None
+
+
+def test_append_gives_the_new_uid_with_the_flags_asked(store, imap):
+    _append(imap, [_message(1)], folder="Drafts")
+
+    uid = store.append("Drafts", _message(2), seen=True, draft=True)
+
+    assert uid == 2
+    imap.select_folder("Drafts", readonly=True)
+    flags = imap.get_flags([uid])[uid]
+    assert set(flags) >= {b"\\Seen", b"\\Draft"}
+    assert store.message("Drafts", uid).raw == _message(2)
+    plain = store.append("Drafts", _message(3))
+    assert plain == 3
+    imap.select_folder("Drafts", readonly=True)
+    assert imap.get_flags([plain])[plain] == ()
+
+
+def test_append_without_uidplus_gives_no_uid(store, imap, monkeypatch):
+    without("UIDPLUS", monkeypatch)
+    assert store.append("INBOX", _message(1)) is None
+    assert imap.select_folder("INBOX", readonly=True)[b"EXISTS"] == 1
+
+
+def test_append_and_delete_refresh_the_unread_count(store):
+    assert store.folders()[0].total == 0
+    uid = store.append("INBOX", _message(1))
+    assert (store.folders()[0].unread, store.folders()[0].total) == (1, 1)
+    store.delete("INBOX", [uid])
+    assert store.folders()[0].total == 0
+
+
+def test_delete_removes_only_the_given_messages(store, imap):
+    _append(imap, [_message(n) for n in range(1, 6)])
+    imap.select_folder("INBOX")
+    # Marked deleted by another program, and kept until it expunges it.
+    imap.add_flags([5], [b"\\Deleted"])
+
+    store.delete("INBOX", [2, 4])
+
+    imap.select_folder("INBOX", readonly=True)
+    assert imap.search(["ALL"]) == [1, 3, 5]
+    assert b"\\Deleted" in imap.get_flags([5])[5]
+    # Messages already gone are no error.
+    store.delete("INBOX", [2, 99])
+    assert [m.uid for m in store.page("INBOX", 1, per_page=50).items] == [5, 3, 1]
+
+
+def test_delete_without_uidplus_only_marks_the_messages(store, imap, monkeypatch):
+    without("UIDPLUS", monkeypatch)
+    _append(imap, [_message(n) for n in range(1, 4)])
+
+    store.delete("INBOX", [2])
+
+    imap.select_folder("INBOX", readonly=True)
+    assert imap.search(["ALL"]) == [1, 2, 3]
+    assert imap.search(["DELETED"]) == [2]
+
+
+def test_add_flags_sets_system_flags_and_keywords(store, imap):
+    _append(imap, [_message(1), _message(2)])
+
+    store.add_flags("INBOX", [1], ["\\Answered"])
+    store.add_flags("INBOX", [2], ["$Forwarded"])
+    store.add_flags("INBOX", [2], ["$Forwarded"])
+
+    imap.select_folder("INBOX", readonly=True)
+    flags = imap.get_flags([1, 2])
+    assert flags[1] == (b"\\Answered",)
+    assert flags[2] == (b"$Forwarded",)
+    assert store.page("INBOX", 1, per_page=50).items[1].answered
+    with pytest.raises(FolderNotFound):
+        store.add_flags("Nowhere", [1], ["\\Answered"])
+
+
+def test_message_ids_are_found_by_uid(store, imap):
+    _append(imap, [_message(1), _message(2), _message(1)])
+    assert store.message_id_uids("INBOX", "<1@example.test>") == [1, 3]
+    assert store.find_message_id("INBOX", "<2@example.test>")
+    assert store.message_id_uids("INBOX", "<9@example.test>") == []

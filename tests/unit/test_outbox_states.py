@@ -143,7 +143,7 @@ def test_queue_keeps_the_bytes_and_asks_for_the_task_only_after_commit(
 def test_send_later_is_passed_as_the_task_eta(
     account, dispatched, django_capture_on_commit_callbacks
 ):
-    later = timezone.now() + timedelta(hours=2)
+    later = timezone.now() + timedelta(minutes=20)
     with django_capture_on_commit_callbacks(execute=True):
         row = queued(account, send_after=later)
     assert reload(row).send_after == later
@@ -409,13 +409,27 @@ def test_a_failed_copy_to_sent_leaves_the_message_sent(account, dispatched, monk
 
     later = []
     monkeypatch.setattr(outbox, "copy_to_sent", broken)
-    monkeypatch.setattr(tasks.copy_to_sent, "apply_async", lambda *a, **k: later.append(a))
+    monkeypatch.setattr(tasks.after_sent, "apply_async", lambda *a, **k: later.append(a))
     tasks.send_outgoing(row.pk)
     assert reload(row).status == Status.SENT
     assert later == [((row.pk,),)]
 
 
 # The sweep --------------------------------------------------------------------
+
+
+def test_a_message_for_later_gets_its_task_from_the_sweep_once_close_to_due(
+    account, dispatched, django_capture_on_commit_callbacks
+):
+    send_after = timezone.now() + timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        row = queued(account, send_after=send_after)
+    assert dispatched == []
+    assert outbox.sweep(now=send_after - outbox.DISPATCH_HORIZON * 2) == []
+    assert outbox.sweep(now=send_after - outbox.DISPATCH_HORIZON / 2) == [row.pk]
+    assert dispatched == [(row.pk, send_after)]
+    # Its task is known now: later sweeps leave it to that task.
+    assert outbox.sweep(now=send_after - outbox.DISPATCH_HORIZON / 4) == []
 
 
 def test_the_sweep_queues_again_what_lost_its_task(account, dispatched, settings):

@@ -7,6 +7,7 @@ later, LocalStore (POP3-fetched mail kept by Facteur) implement it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -129,3 +130,25 @@ class MailStore(Protocol):
         ...
 
     def mark_seen(self, folder: str, uid: int) -> None: ...
+
+    def special_folder(self, use: str) -> str | None:
+        """The folder with this special use ("\\Sent", "\\Drafts", ...), or None."""
+        ...
+
+    def find_message_id(self, folder: str, message_id: str) -> bool:
+        """Whether ``folder`` holds a message with this Message-ID."""
+        ...
+
+    def append(
+        self, folder: str, raw: bytes, *, seen: bool = False, draft: bool = False
+    ) -> int | None:
+        """Store ``raw`` in ``folder``; its new UID when the server tells it, else None."""
+        ...
+
+    def delete(self, folder: str, uids: Sequence[int]) -> None:
+        """Remove these messages, and no other, from ``folder``; missing ones are no error."""
+        ...
+
+    def add_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str]) -> None:
+        """Set flags or keywords ("\\Answered", "$Forwarded") on these messages."""
+        ...

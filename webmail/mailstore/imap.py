@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import imaplib
 import math
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timezone
 from email.utils import parseaddr, parsedate_to_datetime
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.cache import cache
 from django.utils.translation import gettext as _
-from imapclient import SEEN
+from imapclient import DELETED, DRAFT, SEEN
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.response_parser import parse_response
 from imapclient.response_types import BodyData, Envelope
@@ -72,6 +73,8 @@ _SPECIAL_NAMES = {
 }
 _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
 _REPLY_PREFIXES = ("re:", "fw:", "fwd:", "aw:", "tr:")
+#: The response code of a tagged APPEND reply naming the new message (RFC 4315).
+_APPENDUID_RE = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 
 
 class ImapStore:
@@ -184,26 +187,74 @@ class ImapStore:
         self._run(store)
         cache.delete(self._count_key(folder))
 
+    def special_folder(self, use: str) -> str | None:
+        """The first folder with this special use ("\\Drafts", ...), from the cached list."""
+        tree: list[Folder] | None = cache.get(self._key("folders"))
+        if tree is None:
+            tree = self._run(lambda session: _list_folders(session)[0])
+            cache.set(self._key("folders"), tree, FOLDERS_TTL)
+        return next((f.name for f in tree if f.special_use == use and f.selectable), None)
+
     def find_message_id(self, folder: str, message_id: str) -> bool:
         """Whether ``folder`` holds a message with this Message-ID."""
+        return bool(self.message_id_uids(folder, message_id))
 
-        def search(session: ImapSession) -> bool:
+    def message_id_uids(self, folder: str, message_id: str) -> list[int]:
+        """The UIDs of the messages of ``folder`` with this Message-ID, lowest first."""
+
+        def search(session: ImapSession) -> list[int]:
             session.select(folder, readonly=False)
-            return bool(session.client.search(["HEADER", "Message-ID", message_id]))
+            return sorted(session.client.search(["HEADER", "Message-ID", message_id]))
 
         return self._run(search)
 
-    def append(self, folder: str, raw: bytes, *, seen: bool = False) -> None:
-        """Store ``raw`` as a new message of ``folder``.
+    def append(
+        self, folder: str, raw: bytes, *, seen: bool = False, draft: bool = False
+    ) -> int | None:
+        """Store ``raw`` as a new message of ``folder``; its UID, when the server has UIDPLUS.
 
         Not retried on a new connection: an APPEND whose reply was lost may have
         been done, and a second one would store the message twice.
         """
+        flags = [flag for flag, wanted in ((SEEN, seen), (DRAFT, draft)) if wanted]
+
+        def store(session: ImapSession) -> int | None:
+            reply = session.client.append(folder, raw, flags=flags)
+            return _appended_uid(reply) if session.has("UIDPLUS") else None
+
+        uid = self._run(store, idempotent=False)
+        cache.delete(self._count_key(folder))
+        return uid
+
+    def delete(self, folder: str, uids: Sequence[int]) -> None:
+        """Remove these messages from ``folder`` at once, leaving every other one as it is.
+
+        With UIDPLUS, UID EXPUNGE (RFC 4315) removes exactly these. Without it they
+        are only marked \\Deleted: a plain EXPUNGE would also remove whatever other
+        messages the person (or another program) marked deleted and still keeps,
+        as clients that show deleted messages struck through let them do.
+        """
+        if not uids:
+            return
+
+        def remove(session: ImapSession) -> None:
+            session.select(folder, readonly=False, refresh=False)
+            session.client.add_flags(list(uids), [DELETED], silent=True)
+            if session.has("UIDPLUS"):
+                session.client.uid_expunge(list(uids))
+
+        self._run(remove)
+        cache.delete(self._count_key(folder))
+
+    def add_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str]) -> None:
+        if not uids or not flags:
+            return
 
         def store(session: ImapSession) -> None:
-            session.client.append(folder, raw, flags=[SEEN] if seen else ())
+            session.select(folder, readonly=False, refresh=False)
+            session.client.add_flags(list(uids), list(flags), silent=True)
 
-        self._run(store, idempotent=False)
+        self._run(store)
         cache.delete(self._count_key(folder))
 
     # Helpers ------------------------------------------------------------------
@@ -509,6 +560,14 @@ def _disposition(body: tuple, maintype: str) -> str:
     if isinstance(value, tuple) and value and isinstance(value[0], bytes):
         return _text(value[0]).lower()
     return ""
+
+
+def _appended_uid(reply: bytes | str | None) -> int | None:
+    """The UID in an APPEND reply such as ``[APPENDUID 1234 56] Append completed.``."""
+    if isinstance(reply, str):
+        reply = reply.encode("ascii", "replace")
+    match = _APPENDUID_RE.search(reply or b"")
+    return int(match.group(2)) if match else None
 
 
 def _digest(folder: str) -> str:
