@@ -195,3 +195,78 @@ def test_text_is_quoted_printable_so_no_8bit_is_needed():
     raw = as_bytes(message)
     assert raw.isascii()
     assert reparsed(message).get_content().startswith("Déjà vu")
+
+
+FORWARDED = (
+    b"From: Alice <alice@example.test>\r\nSubject: Lunch\r\n"
+    b"X-Long: " + b"folded " * 20 + b"\r\n  continued\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nSee you at noon \r\n"
+)
+
+
+def test_a_forwarded_message_is_attached_as_it_was_in_7bit():
+    message, __ = build(
+        text="See below",
+        attachments=[Attachment("Lunch.eml", FORWARDED, "message/rfc822")],
+    )
+    raw = as_bytes(message)
+    assert FORWARDED in raw
+    (attached,) = reparsed(message).iter_attachments()
+    assert attached.get_content_type() == "message/rfc822"
+    assert attached["Content-Transfer-Encoding"] == "7bit"
+    assert attached.get_filename() == "Lunch.eml"
+    assert attached.get_content()["Subject"] == "Lunch"
+
+
+def test_a_forwarded_message_with_8bit_bytes_is_attached_in_8bit():
+    original = (
+        b"From: a@example.test\nSubject: Caf\xe9\n"
+        b"Content-Type: text/plain; charset=latin-1\n\n\xe9t\xe9\n"
+    )
+    message, __ = build(
+        html="<p>x</p>",
+        attachments=[
+            Attachment("Café été.eml", original, "message/rfc822"),
+            Attachment("a.bin", b"\0\1"),
+        ],
+    )
+    raw = as_bytes(message)
+    # Line endings become the wire's; every byte stays.
+    assert original.replace(b"\n", b"\r\n") in raw
+    assert b"filename*=utf-8''Caf%C3%A9%20%C3%A9t%C3%A9.eml" in raw
+    attached = list(reparsed(message).iter_attachments())
+    assert [a.get_content_type() for a in attached] == [
+        "message/rfc822",
+        "application/octet-stream",
+    ]
+    assert attached[0]["Content-Transfer-Encoding"] == "8bit"
+
+
+def test_other_message_types_are_attached_unencoded_too():
+    report = (
+        b"Reporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; b@example.test\r\n"
+    )
+    message, __ = build(attachments=[Attachment("report.txt", report, "message/delivery-status")])
+    raw = as_bytes(message)
+    assert report in raw
+    assert b"base64" not in raw
+    (attached,) = reparsed(message).iter_attachments()
+    assert attached.get_content_type() == "message/delivery-status"
+
+
+def test_a_message_type_that_is_no_type_is_attached_as_bytes():
+    message, __ = build(attachments=[Attachment("x", b"data", "message/x y")])
+    (attached,) = reparsed(message).iter_attachments()
+    assert attached.get_content_type() == "application/octet-stream"
+    assert attached.get_content() == b"data"
+
+
+def test_a_forwarded_message_name_on_two_lines_is_refused():
+    with pytest.raises(HeaderInjection):
+        build(attachments=[Attachment("a\r\nBcc: x@example.test", FORWARDED, "message/rfc822")])
+
+
+def test_a_draft_may_have_no_recipient():
+    message, envelope = build(to="", require_recipient=False)
+    assert envelope == []
+    assert message["To"] is None

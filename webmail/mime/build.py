@@ -6,10 +6,15 @@ recipients. Addresses are parsed with ``email.headerregistry`` (display names,
 quoted names, groups) and internationalised domains are written in their
 ASCII form. Nothing a person typed may carry CR or LF into a header, and Bcc
 recipients are only in the envelope, never in the message.
+
+An attachment of type message/rfc822 (a forwarded message), or of another
+message type (a delivery report), is attached byte for byte, in 7bit or 8bit
+as RFC 2046 (5.2.1) requires: never in base64.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import policy as email_policy
@@ -29,6 +34,7 @@ from webmail.mime.headers import Address
 WIRE_POLICY = email_policy.default.clone(linesep="\r\n")
 
 _ADDRESS_PARSER = email_policy.default.header_factory
+_SUBTYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 
 
 class HeaderInjection(ValueError):
@@ -50,6 +56,39 @@ class Attachment:
     filename: str
     content: bytes
     content_type: str = "application/octet-stream"
+
+
+class _Source(EmailMessage):
+    """A message's source, written out as it is.
+
+    The generator writes a part's headers through the part itself when it has
+    this method: here there are none to write, and the whole source is the
+    body, so an attached message is not parsed and written again (which would
+    refold its headers and rebuild its structure).
+    """
+
+    def _write_headers(self, generator: Any) -> None:
+        pass
+
+
+def _attach_message(message: EmailMessage, attachment: Attachment, subtype: str) -> None:
+    source = _Source(policy=message.policy)
+    # Surrogates carry 8-bit bytes through the generator unchanged; it writes
+    # the lines with the wire's line endings.
+    source.set_payload(attachment.content.decode("ascii", "surrogateescape"))
+    part = EmailMessage(policy=message.policy)
+    part["Content-Type"] = f"message/{subtype}"
+    part["Content-Transfer-Encoding"] = "7bit" if attachment.content.isascii() else "8bit"
+    part["Content-Disposition"] = "attachment"
+    part.set_param(
+        "filename",
+        _check_line(attachment.filename, _("attachment name")),
+        header="Content-Disposition",
+    )
+    part.set_payload([source])
+    if message.get_content_type() != "multipart/mixed":
+        message.make_mixed()
+    message.attach(part)
 
 
 def _check_line(value: str, field: str) -> str:
@@ -186,12 +225,14 @@ def build_message(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     message_id_domain: str,
+    require_recipient: bool = True,
 ) -> tuple[EmailMessage, list[str]]:
     """The message to send and its envelope recipients (To, Cc and Bcc, each once).
 
     With ``html`` the body is multipart/alternative with ``text`` as its plain
     part. Raises HeaderInjection for a line break in any header field and
-    InvalidAddress for an address that cannot be sent to, or for no recipient.
+    InvalidAddress for an address that cannot be sent to, or for no recipient
+    (unless ``require_recipient`` is false: a draft may have none yet).
     """
     from_address = _header_address(
         _check_line(sender.name, "From"), _check_line(sender.email, "From"), sender.email
@@ -199,7 +240,7 @@ def build_message(
     fields = {"To": parse_recipients(to, "To"), "Cc": parse_recipients(cc, "Cc")}
     hidden = parse_recipients(bcc, "Bcc")
     envelope = list(dict.fromkeys(_flatten([*fields["To"], *fields["Cc"], *hidden])))
-    if not envelope:
+    if not envelope and require_recipient:
         raise InvalidAddress("", _("Add at least one recipient."))
 
     message = EmailMessage(policy=email_policy.default)
@@ -223,6 +264,12 @@ def build_message(
         maintype, slash, subtype = attachment.content_type.partition("/")
         _check_line(attachment.content_type, _("attachment type"))
         if not slash or not maintype or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        if maintype.strip().lower() == "message":
+            subtype = subtype.strip().lower()
+            if _SUBTYPE_RE.fullmatch(subtype):
+                _attach_message(message, attachment, subtype)
+                continue
             maintype, subtype = "application", "octet-stream"
         message.add_attachment(
             attachment.content,
