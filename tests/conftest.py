@@ -50,3 +50,27 @@ def mail_user(mail_server: LocalMailServer) -> MailUser:
     )
     mail_server.add_user(user.address, user.password)
     return user
+
+
+@pytest.fixture(scope="session")
+def send_worker(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker):
+    """A real Celery worker on a private Redis, for tests that send through the app.
+
+    The send path's own fault tests start and stop theirs; this one stays up for
+    the session. The test process publishes to the same Redis.
+    """
+    from tests.integration.celery_worker import CeleryWorker, RedisServer, publish_to
+
+    logs = tmp_path_factory.mktemp("send-worker-logs")
+    redis_server = RedisServer(logs / "redis.log")
+    redis_server.start()
+    previous = publish_to(redis_server.url)
+    worker = CeleryWorker(broker_url=redis_server.url, log=logs / "worker.log", environment={})
+    try:
+        with django_db_blocker.unblock():
+            worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        publish_to(previous)
+        redis_server.stop()

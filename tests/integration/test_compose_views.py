@@ -1,0 +1,434 @@
+"""Writing and sending through the app's own screens, against the real mail server.
+
+The sends go through the compose view, Redis, a real Celery worker process,
+Postfix and Dovecot; what arrived is read back over IMAP.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import secrets
+import uuid
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.integration.celery_worker import wait_for
+from tests.support.accounts import make_account
+from tests.support.mailboxes import (
+    DELIVERY_TIMEOUT,
+    arrived,
+    count,
+    flags_of,
+    folder_uids,
+)
+from webmail.models import Contact, OutgoingMessage, Upload
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+Status = OutgoingMessage.Status
+
+
+class Mailbox:
+    def __init__(self, mail_server) -> None:
+        self.address = f"user-{uuid.uuid4().hex[:12]}@{mail_server.domain}"
+        self.password = secrets.token_urlsafe(12)
+        mail_server.add_user(self.address, self.password)
+
+
+@pytest.fixture
+def alice(django_user_model, mail_server):
+    person = django_user_model.objects.create_user(username=f"alice-{uuid.uuid4().hex[:6]}")
+    person.first_name, person.last_name = "Alice", "Martin"
+    person.save()
+    return make_account(person, mail_server, Mailbox(mail_server))
+
+
+@pytest.fixture
+def bob(mail_server) -> Mailbox:
+    return Mailbox(mail_server)
+
+
+@pytest.fixture
+def browser_of(client):
+    def sign_in(account):
+        client.force_login(account.user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def no_undo(settings):
+    settings.SEND_UNDO_SECONDS = 0
+
+
+def compose_url(account, **query) -> str:
+    url = reverse("webmail:compose", args=[account.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def deliver_original(mail_server, account, *, sender: str, cc: str = "") -> str:
+    """A message from ``sender`` to ``account`` (and ``cc``); its Message-ID."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = account.email
+    if cc:
+        message["Cc"] = cc
+    message["Subject"] = "Re: Re: Budget 2026"
+    message["Message-ID"] = make_msgid(domain="example.org")
+    message["References"] = "<root@example.org>"
+    message.set_content("The figures are attached.\nSecond line.")
+    mail_server.deliver(account.email, message.as_bytes())
+    return message["Message-ID"]
+
+
+def form_fields(client, url: str) -> dict[str, str]:
+    """The compose form's fields as the page fills them, as a browser would post them."""
+    from html.parser import HTMLParser
+
+    response = client.get(url)
+    assert response.status_code == 200
+    fields: dict[str, str] = {}
+
+    class Reader(HTMLParser):
+        textarea: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            name = attrs.get("name")
+            if tag == "input" and name and attrs.get("type") not in ("file", "submit", "button"):
+                if name == "attachments":
+                    fields.setdefault("attachments", []).append(attrs.get("value", ""))
+                else:
+                    fields[name] = attrs.get("value") or ""
+            elif tag == "select" and name:
+                self.select = name
+            elif tag == "option" and "selected" in attrs:
+                fields[self.select] = attrs["value"]
+            elif tag == "textarea" and name:
+                self.textarea = name
+                fields[name] = ""
+
+        def handle_data(self, data):
+            if self.textarea:
+                fields[self.textarea] += data
+
+        def handle_endtag(self, tag):
+            if tag == "textarea":
+                self.textarea = None
+
+    Reader().feed(response.content.decode())
+    fields.pop("csrfmiddlewaretoken", None)
+    return fields
+
+
+def test_the_editor_opens_with_the_default_identity_and_a_style_nonce(alice, browser_of):
+    response = browser_of(alice).get(compose_url(alice))
+    assert response.status_code == 200
+    identity = alice.identities.get()
+    assert identity.email == alice.email
+    assert identity.name == "Alice Martin"
+    policy_header = response.headers["Content-Security-Policy"]
+    assert "style-src 'self' 'nonce-" in policy_header
+    assert "script-src 'self';" in policy_header
+
+
+def test_a_reply_is_prefilled_from_the_original(alice, browser_of, mail_server):
+    message_id = deliver_original(mail_server, alice, sender="Bruno <bruno@example.org>")
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice, reply=1, folder="INBOX"))
+    assert fields["to"] == "Bruno <bruno@example.org>"
+    assert fields["subject"] == "Re: Budget 2026"
+    assert fields["in_reply_to"] == message_id
+    assert fields["references"].split() == ["<root@example.org>", message_id]
+    assert (fields["origin_kind"], fields["origin_uid"]) == ("reply", "1")
+    assert "The figures are attached." in fields["html"]
+
+
+def test_reply_all_leaves_out_the_persons_own_addresses(alice, browser_of, mail_server):
+    alice.identities.create(email="alice.martin@example.test", name="Alice")
+    deliver_original(
+        mail_server,
+        alice,
+        sender="bruno@example.org",
+        cc="Chloé <chloe@example.org>, alice.martin@example.test",
+    )
+    fields = form_fields(browser_of(alice), compose_url(alice, reply_all=1, folder="INBOX"))
+    everyone = (fields["to"] + "," + fields["cc"]).lower()
+    assert "bruno@example.org" in everyone
+    assert "chloe@example.org" in everyone
+    assert alice.email.lower() not in everyone
+    assert "alice.martin@example.test" not in everyone
+
+
+def test_an_invalid_address_is_named_before_anything_is_queued(alice, browser_of):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test, not an address", subject="Hi", action="send")
+    response = client.post(compose_url(alice), fields)
+    assert response.status_code == 400
+    assert "not an address" in response.content.decode()
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_a_header_injection_is_refused(alice, browser_of):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test", subject="Hi\r\nBcc: victim@example.org", action="send")
+    response = client.post(compose_url(alice), fields)
+    assert response.status_code == 400
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_drafts_are_replaced_never_piled_up_and_reopen_with_attachments(
+    alice, browser_of, mail_server
+):
+    client = browser_of(alice)
+    upload = client.post(
+        reverse("webmail:upload", args=[alice.pk]),
+        {"file": SimpleUploadedFile("Résumé 履歴書.pdf", b"%PDF-1.4 draft", "application/pdf")},
+    ).json()
+    fields = form_fields(client, compose_url(alice))
+    fields.update(
+        to="bob@",  # half typed: a draft keeps it as it is
+        bcc="hidden@example.org",
+        subject="Brouillon d'été",
+        html="<div>first <strong>version</strong></div>",
+        attachments=[upload["id"]],
+        action="save",
+    )
+    answers = []
+    for text in ("first", "second", "third"):
+        fields["html"] = f"<div>{text} <strong>version</strong></div>"
+        response = client.post(compose_url(alice), fields, HTTP_ACCEPT="application/json")
+        assert response.status_code == 200, response.content
+        answers.append(response.json())
+        fields["draft_uid"] = answers[-1]["draft_uid"]
+    drafts = folder_uids(mail_server, alice, "Drafts")
+    assert drafts == [answers[-1]["draft_uid"]]
+
+    reopened = form_fields(client, compose_url(alice, draft=drafts[0]))
+    assert reopened["to"] == "bob@"
+    assert reopened["bcc"] == "hidden@example.org"
+    assert reopened["subject"] == "Brouillon d'été"
+    assert "third" in reopened["html"]
+    assert reopened["draft_uid"] == str(drafts[0])
+    (attachment,) = Upload.objects.filter(pk__in=reopened["attachments"])
+    assert attachment.filename == "Résumé 履歴書.pdf"
+    assert bytes(attachment.content) == b"%PDF-1.4 draft"
+
+
+def test_uploads_beyond_the_limit_are_refused_with_a_clear_message(alice, browser_of, settings):
+    settings.UPLOAD_MAX_SIZE = 1000
+    response = browser_of(alice).post(
+        reverse("webmail:upload", args=[alice.pk]),
+        {"file": SimpleUploadedFile("big.bin", b"x" * 2000)},
+    )
+    assert response.status_code == 413
+    assert "too large" in response.json()["error"]
+    assert not Upload.objects.exists()
+
+
+def test_another_persons_upload_cannot_be_attached(alice, browser_of, django_user_model):
+    other = django_user_model.objects.create_user(username=f"eve-{uuid.uuid4().hex[:6]}")
+    theirs = Upload.objects.create(
+        user=other, filename="secret.txt", content_type="text/plain", size=6, content=b"secret"
+    )
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test", attachments=[theirs.pk], action="send")
+    assert client.post(compose_url(alice), fields).status_code == 400
+    assert client.post(reverse("webmail:upload-delete", args=[theirs.pk])).status_code == 204
+    assert Upload.objects.filter(pk=theirs.pk).exists()
+
+
+def test_alice_replies_to_bob_with_an_attachment_and_everything_lands(
+    alice, bob, browser_of, mail_server, send_worker, no_undo
+):
+    deliver_original(mail_server, alice, sender=f"Bob <{bob.address}>")
+    client = browser_of(alice)
+    payload = bytes(range(256)) * 40
+    upload = client.post(
+        reverse("webmail:upload", args=[alice.pk]),
+        {"file": SimpleUploadedFile("Relevé d'août.bin", payload, "application/octet-stream")},
+    ).json()
+    fields = form_fields(client, compose_url(alice, reply=1, folder="INBOX"))
+    fields.update(
+        subject="Re: Budget 2026 — réponse ✓",
+        html="<div>Voilà <strong>les chiffres</strong>.</div>" + fields["html"],
+        attachments=[upload["id"]],
+        action="send",
+    )
+    response = client.post(compose_url(alice), fields)
+    assert response.status_code == 302
+    row = OutgoingMessage.objects.get()
+    assert f"sent={row.pk}" in response["Location"]
+
+    (_flags, raw), *_ = arrived(mail_server, bob, row.message_id).values()
+    received = email.message_from_bytes(raw, policy=policy.default)
+    assert received["Subject"] == "Re: Budget 2026 — réponse ✓"
+    (part,) = list(received.iter_attachments())
+    assert part.get_filename() == "Relevé d'août.bin"
+    assert part.get_content() == payload
+    text = received.get_body(("plain",)).get_content()
+    assert "Voilà les chiffres." in text
+    assert "> The figures are attached." in text
+
+    arrived(mail_server, alice, row.message_id, folder="Sent")
+    wait_for(
+        lambda: b"\\Answered" in flags_of(mail_server, alice, "INBOX", 1),
+        timeout=DELIVERY_TIMEOUT,
+        what="the original flagged answered",
+    )
+    assert Contact.objects.filter(user=alice.user, email=bob.address.lower()).exists()
+    assert not Upload.objects.exists()
+
+
+def test_forward_as_attachment_carries_the_original_and_flags_it(
+    alice, bob, browser_of, mail_server, send_worker, no_undo
+):
+    original_id = deliver_original(mail_server, alice, sender="bruno@example.org")
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice, forward_attached=1, folder="INBOX"))
+    assert fields["subject"] == "Fwd: Re: Re: Budget 2026"
+    fields.update(to=bob.address, action="send")
+    assert client.post(compose_url(alice), fields).status_code == 302
+    row = OutgoingMessage.objects.get()
+    (_flags, raw), *_ = arrived(mail_server, bob, row.message_id).values()
+    received = email.message_from_bytes(raw, policy=policy.default)
+    (part,) = list(received.iter_attachments())
+    assert part.get_content_type() == "message/rfc822"
+    assert part.get_content()["Message-ID"] == original_id
+    wait_for(
+        lambda: b"$Forwarded" in flags_of(mail_server, alice, "INBOX", 1),
+        timeout=DELIVERY_TIMEOUT,
+        what="the original flagged forwarded",
+    )
+
+
+def test_a_sent_draft_leaves_the_drafts_folder(
+    alice, bob, browser_of, mail_server, send_worker, no_undo
+):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to=bob.address, subject="From a draft", html="<div>Hi</div>", action="save")
+    saved = client.post(compose_url(alice), fields, HTTP_ACCEPT="application/json").json()
+    assert folder_uids(mail_server, alice, "Drafts") == [saved["draft_uid"]]
+    fields.update(draft_uid=saved["draft_uid"], action="send")
+    assert client.post(compose_url(alice), fields).status_code == 302
+    row = OutgoingMessage.objects.get()
+    arrived(mail_server, bob, row.message_id)
+    assert folder_uids(mail_server, alice, "Drafts") == []
+
+
+def test_undo_puts_the_message_back_in_the_editor_and_nothing_is_sent(
+    alice, bob, browser_of, mail_server, settings
+):
+    settings.SEND_UNDO_SECONDS = 600
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to=bob.address, bcc="Carol <carol@example.org>", subject="Oops", action="send")
+    fields["html"] = "<div>Not yet</div>"
+    client.post(compose_url(alice), fields)
+    row = OutgoingMessage.objects.get()
+    status = client.get(reverse("webmail:outgoing-status", args=[row.pk]))
+    assert "Undo" in status.content.decode()
+
+    response = client.post(reverse("webmail:outgoing-edit", args=[row.pk]))
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?outgoing={row.pk}")
+    row.refresh_from_db()
+    assert row.status == Status.CANCELLED
+    reopened = form_fields(client, response["Location"])
+    assert reopened["to"] == bob.address
+    # The envelope keeps Bcc addresses without their names.
+    assert reopened["bcc"] == "carol@example.org"
+    assert "Not yet" in reopened["html"]
+    assert count(mail_server, bob, row.message_id) == 0
+
+
+def test_send_later_waits_in_the_outbox_and_can_be_cancelled(alice, bob, browser_of, settings):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    later = timezone.localtime() + timedelta(days=1)
+    fields.update(
+        to=bob.address,
+        subject="Tomorrow",
+        send_at=later.strftime("%Y-%m-%dT%H:%M"),
+        action="schedule",
+    )
+    assert client.post(compose_url(alice), fields).status_code == 302
+    row = OutgoingMessage.objects.get()
+    assert row.status == Status.QUEUED
+    assert abs(row.send_after - later) < timedelta(minutes=1)
+    page = client.get(reverse("webmail:outbox", args=[alice.pk])).content.decode()
+    assert "Tomorrow" in page
+    assert "Scheduled for" in page
+
+    client.post(reverse("webmail:outgoing-discard", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == Status.CANCELLED
+
+
+def test_a_time_in_the_past_is_refused_for_send_later(alice, browser_of):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test", send_at="2001-01-01T10:00", action="schedule")
+    assert client.post(compose_url(alice), fields).status_code == 400
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_nobody_reaches_another_persons_outbox(alice, browser_of, django_user_model, mail_server):
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test", subject="Private", action="schedule")
+    fields["send_at"] = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    client.post(compose_url(alice), fields)
+    row = OutgoingMessage.objects.get()
+
+    eve = django_user_model.objects.create_user(username=f"eve-{uuid.uuid4().hex[:6]}")
+    client.force_login(eve)
+    assert client.get(reverse("webmail:outgoing-status", args=[row.pk])).status_code == 404
+    client.post(reverse("webmail:outgoing-edit", args=[row.pk]))
+    client.post(reverse("webmail:outgoing-discard", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.status == Status.QUEUED
+    assert client.get(compose_url(alice, outgoing=row.pk)).status_code == 404
+
+
+def test_contacts_suggest_the_addresses_written_to(alice, browser_of):
+    Contact.remember(alice.user, [])
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(
+        to='"Zoé Dupont" <zoe@example.org>',
+        subject="Hi",
+        send_at=(timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        action="schedule",
+    )
+    client.post(compose_url(alice), fields)
+    found = client.get(reverse("webmail:contacts"), {"q": "zo"}).json()["contacts"]
+    assert found == [{"name": "Zoé Dupont", "email": "zoe@example.org"}]
+    assert json.loads(client.get(reverse("webmail:contacts"), {"q": "zz"}).content) == {
+        "contacts": []
+    }
+
+
+def test_the_mailbox_shows_the_state_of_the_message_just_sent(alice, browser_of, bob, settings):
+    settings.SEND_UNDO_SECONDS = 600
+    client = browser_of(alice)
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to=bob.address, subject="Notice", action="send")
+    response = client.post(compose_url(alice), fields)
+    page = client.get(response["Location"]).content.decode()
+    row = OutgoingMessage.objects.get()
+    assert reverse("webmail:outgoing-status", args=[row.pk]) in page
+    assert client.get(compose_url(alice).replace("compose/", "?sent=x")).status_code == 200

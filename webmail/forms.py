@@ -1,0 +1,149 @@
+"""The compose form: what a person writes, checked before anything is saved or queued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from accounts.models import Identity, MailAccount
+from webmail.compose.composition import Composition
+from webmail.mime.build import Attachment, HeaderInjection, InvalidAddress, parse_recipients
+from webmail.models import Upload
+
+#: RFC 3501: a UID is a non-zero 32-bit number.
+MAX_UID = 2**32 - 1
+#: RFC 5322 2.1.1: a line, and so a Subject, is at most 998 characters.
+MAX_LINE = 998
+
+
+class ComposeForm(forms.Form):
+    """A message being written; ``sending`` turns on the checks a draft does not need."""
+
+    SEND = "send"
+    SCHEDULE = "schedule"
+    SAVE = "save"
+    ACTIONS = (SEND, SCHEDULE, SAVE)
+
+    identity = forms.ModelChoiceField(queryset=Identity.objects.none(), label=_lazy("From"))
+    to = forms.CharField(label=_lazy("To"), required=False, max_length=20_000)
+    cc = forms.CharField(label=_lazy("Cc"), required=False, max_length=20_000)
+    bcc = forms.CharField(label=_lazy("Bcc"), required=False, max_length=20_000)
+    subject = forms.CharField(label=_lazy("Subject"), required=False, max_length=MAX_LINE)
+    rich = forms.BooleanField(required=False)
+    html = forms.CharField(required=False, strip=False)
+    text = forms.CharField(required=False, strip=False)
+    attachments = forms.ModelMultipleChoiceField(queryset=Upload.objects.none(), required=False)
+    in_reply_to = forms.CharField(required=False, max_length=MAX_LINE)
+    references = forms.CharField(required=False, max_length=20_000)
+    origin_kind = forms.ChoiceField(
+        required=False, choices=[("", ""), ("reply", "reply"), ("forward", "forward")]
+    )
+    origin_folder = forms.CharField(required=False, max_length=1000)
+    origin_uid = forms.IntegerField(required=False, min_value=1, max_value=MAX_UID)
+    draft_uid = forms.IntegerField(required=False, min_value=1, max_value=MAX_UID)
+    send_at = forms.DateTimeField(
+        label=_lazy("Send at"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, account: MailAccount, action: str = SAVE, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.sending = action != self.SAVE
+        self.scheduling = action == self.SCHEDULE
+        self.fields["identity"].queryset = Identity.objects.filter(account=account)
+        self.fields["attachments"].queryset = Upload.objects.filter(user=account.user).defer(
+            "content"
+        )
+
+    def _recipients(self, name: str, header: str) -> str:
+        value = self.cleaned_data.get(name, "")
+        if self.sending:
+            try:
+                parse_recipients(value, header)
+            except (InvalidAddress, HeaderInjection) as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        elif "\r" in value or "\n" in value:
+            raise forms.ValidationError(_("This field must be on one line."))
+        return value
+
+    def clean_to(self) -> str:
+        return self._recipients("to", "To")
+
+    def clean_cc(self) -> str:
+        return self._recipients("cc", "Cc")
+
+    def clean_bcc(self) -> str:
+        return self._recipients("bcc", "Bcc")
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data.get("subject", "")
+        if "\r" in subject or "\n" in subject:
+            raise forms.ValidationError(_("The subject must be on one line."))
+        return subject
+
+    def clean_references(self) -> list[str]:
+        return self.cleaned_data.get("references", "").split()
+
+    def clean_send_at(self) -> datetime | None:
+        if not self.scheduling:
+            return None
+        send_at = self.cleaned_data.get("send_at")
+        if send_at is None or send_at <= timezone.now():
+            raise forms.ValidationError(_("Pick a time in the future to send it later."))
+        return send_at
+
+    def clean_attachments(self) -> list[Upload]:
+        uploads = list(self.cleaned_data.get("attachments") or [])
+        total = sum(upload.size for upload in uploads)
+        if total > settings.UPLOAD_MAX_SIZE:
+            raise forms.ValidationError(
+                _(
+                    "The attachments weigh %(total)s together; "
+                    "the most a message may carry is %(max)s."
+                )
+                % {
+                    "total": filesizeformat(total),
+                    "max": filesizeformat(settings.UPLOAD_MAX_SIZE),
+                }
+            )
+        return uploads
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.sending and not self.errors and not any(data.get(f) for f in ("to", "cc", "bcc")):
+            self.add_error("to", _("Add at least one recipient."))
+        return data
+
+    def composition(self) -> Composition:
+        """What was written, with the attachments' bytes."""
+        data = self.cleaned_data
+        uploads = Upload.objects.filter(pk__in=[u.pk for u in data["attachments"]])
+        order = {u.pk: i for i, u in enumerate(data["attachments"])}
+        return Composition(
+            to=data["to"],
+            cc=data["cc"],
+            bcc=data["bcc"],
+            subject=data["subject"],
+            html=data["html"] if data["rich"] else "",
+            text="" if data["rich"] else data["text"],
+            rich=data["rich"],
+            in_reply_to=data["in_reply_to"],
+            references=data["references"],
+            origin_kind=data["origin_kind"],
+            origin_folder=data["origin_folder"] if data["origin_kind"] else "",
+            origin_uid=data["origin_uid"] if data["origin_kind"] else None,
+            identity_email=data["identity"].email,
+            attachments=[
+                Attachment(u.filename, bytes(u.content), u.content_type)
+                for u in sorted(uploads, key=lambda u: order[u.pk])
+            ],
+        )
