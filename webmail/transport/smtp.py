@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable, Sequence
 
@@ -53,12 +54,24 @@ def _failure(code: int, reply: str) -> SubmissionError:
     return TemporaryFailure(reply) if 400 <= code < 500 else PermanentFailure(reply)
 
 
+def _no_delay(client: smtplib.SMTP) -> smtplib.SMTP:
+    # The message and its final dot are separate writes: with Nagle's algorithm
+    # the dot would wait for the server's delayed acknowledgement of the message.
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client
+
+
 def _connect(endpoint: Endpoint) -> smtplib.SMTP:
     if endpoint.security == TLS:
-        return smtplib.SMTP_SSL(
-            endpoint.host, endpoint.port, timeout=endpoint.timeout, context=ssl_context(endpoint)
+        return _no_delay(
+            smtplib.SMTP_SSL(
+                endpoint.host,
+                endpoint.port,
+                timeout=endpoint.timeout,
+                context=ssl_context(endpoint),
+            )
         )
-    client = smtplib.SMTP(endpoint.host, endpoint.port, timeout=endpoint.timeout)
+    client = _no_delay(smtplib.SMTP(endpoint.host, endpoint.port, timeout=endpoint.timeout))
     if endpoint.security == STARTTLS:
         client.ehlo()
         if not client.has_extn("starttls"):
