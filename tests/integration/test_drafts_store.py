@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from django.core.cache import cache
 from imapclient import IMAPClient
 
 from accounts.models import Protocol
 from webmail.compose import drafts
 from webmail.mailstore.base import FolderNotFound, MailStoreError, MessageNotFound
 from webmail.mailstore.pool import ImapSession
-from webmail.transport.imap import close_quietly, open_imap
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def imap(mail_account) -> Iterator[IMAPClient]:
-    client = open_imap(mail_account.incoming_endpoint())
-    yield client
-    close_quietly(client)
 
 
 def draft(version: int, *, message_id: str = "<draft-1@example.test>") -> bytes:

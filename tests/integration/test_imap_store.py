@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from imapclient import IMAPClient
 
 from accounts.models import MailAccount, Security
@@ -55,13 +54,6 @@ class CountingConnector:
         client.logout = counted(client.logout)
         client.shutdown = counted(client.shutdown)
         return client
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from imapclient import IMAPClient
 
@@ -16,7 +14,6 @@ from webmail.mailstore.imap import ImapStore
 from webmail.mime import Address, build_message
 from webmail.models import OutgoingMessage, Upload
 from webmail.tasks import sweep_outbox
-from webmail.transport.imap import close_quietly, open_imap
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +27,6 @@ ORIGINAL = (
     b"\r\n"
     b"Shall we?\r\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def imap(mail_account) -> Iterator[IMAPClient]:
-    client = open_imap(mail_account.incoming_endpoint())
-    yield client
-    close_quietly(client)
 
 
 def message(account, **fields):
