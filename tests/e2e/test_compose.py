@@ -68,7 +68,7 @@ def received(mail_server, mailbox, subject: str) -> email.message.EmailMessage:
 
 
 def test_write_attach_and_send(writer, tmp_path, mail_server, send_worker, settings):
-    settings.SEND_UNDO_SECONDS = 0
+    settings.SEND_UNDO_SECONDS = 2
     page, _account, bob = writer
     open_editor(page)
     fill_message(page, bob.address, "Compte rendu — réunion ✓", "Bonjour Bob,")
@@ -79,6 +79,8 @@ def test_write_attach_and_send(writer, tmp_path, mail_server, send_worker, setti
     page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page).to_have_url(re.compile(r"/a/\d+/\?sent=\d+"))
+    # The notice follows the message on its own: waiting, then sent.
+    expect(page.locator(".outgoing-status")).to_contain_text("Sending…")
     expect(page.locator(".outgoing-status")).to_contain_text("Message sent.", timeout=30_000)
     message = received(mail_server, bob, "Compte rendu")
     assert message["Subject"] == "Compte rendu — réunion ✓"

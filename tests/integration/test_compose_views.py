@@ -237,6 +237,19 @@ def test_uploads_beyond_the_limit_are_refused_with_a_clear_message(alice, browse
     assert not Upload.objects.exists()
 
 
+def test_uploads_waiting_to_be_sent_are_bounded_per_person(alice, browser_of, settings):
+    settings.UPLOAD_MAX_SIZE = 1000
+    client = browser_of(alice)
+    url = reverse("webmail:upload", args=[alice.pk])
+    for number in range(4):
+        file = SimpleUploadedFile(f"part-{number}.bin", b"x" * 1000)
+        assert client.post(url, {"file": file}).status_code == 200
+    response = client.post(url, {"file": SimpleUploadedFile("more.bin", b"x")})
+    assert response.status_code == 413
+    assert "waiting to be sent" in response.json()["error"]
+    assert Upload.objects.count() == 4
+
+
 def test_another_persons_upload_cannot_be_attached(alice, browser_of, django_user_model):
     other = django_user_model.objects.create_user(username=f"eve-{uuid.uuid4().hex[:6]}")
     theirs = Upload.objects.create(

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -33,6 +34,9 @@ from webmail.models import Contact, OutgoingMessage, Upload
 from webmail.views.base import AccountMixin
 
 logger = logging.getLogger(__name__)
+
+#: How many messages' worth of attachments a person may have uploaded and not sent.
+WAITING_UPLOADS_FACTOR = 4
 
 #: The query parameters that start a message from another, and what each makes of it.
 STARTS = ("reply", "reply_all", "forward", "forward_attached")
@@ -286,6 +290,19 @@ class UploadView(AccountMixin, View):
             return JsonResponse({"error": _("No file was received.")}, status=400)
         if upload.size > limit:
             return JsonResponse({"error": too_big}, status=413)
+        # What a person may keep waiting in all their messages being written at once:
+        # a stolen session must not fill the database.
+        waiting = Upload.objects.filter(user=request.user).aggregate(total=Sum("size"))["total"]
+        if (waiting or 0) + upload.size > limit * WAITING_UPLOADS_FACTOR:
+            return JsonResponse(
+                {
+                    "error": _(
+                        "Too many attachments are waiting to be sent. Send or delete "
+                        "the messages you are writing, or try again later."
+                    )
+                },
+                status=413,
+            )
         row = Upload.objects.create(
             user=request.user,
             filename=(upload.name or "attachment")[:255],
