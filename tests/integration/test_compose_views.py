@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import json
 import secrets
+import socket
 import uuid
 from datetime import timedelta
 from email import policy
@@ -20,6 +21,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import MailAccount
 from tests.integration.celery_worker import wait_for
 from tests.support.accounts import make_account
 from tests.support.mailboxes import (
@@ -445,3 +447,21 @@ def test_the_mailbox_shows_the_state_of_the_message_just_sent(alice, browser_of,
     row = OutgoingMessage.objects.get()
     assert reverse("webmail:outgoing-status", args=[row.pk]) in page
     assert client.get(compose_url(alice).replace("compose/", "?sent=x")).status_code == 200
+
+
+def test_a_message_can_be_written_and_queued_while_the_imap_server_is_down(alice, browser_of):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    MailAccount.objects.filter(pk=alice.pk).update(incoming_port=closed)
+    client = browser_of(alice)
+    assert client.get(compose_url(alice)).status_code == 200
+    fields = form_fields(client, compose_url(alice))
+    fields.update(to="bob@example.test", subject="Offline", action="send")
+    assert client.post(compose_url(alice), fields).status_code == 302
+    assert OutgoingMessage.objects.get().status == Status.QUEUED
+    saved = client.post(
+        compose_url(alice), {**fields, "action": "save"}, HTTP_ACCEPT="application/json"
+    )
+    assert saved.status_code == 503
+    assert saved.json()["error"]
