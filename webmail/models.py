@@ -180,6 +180,8 @@ class OutgoingMessage(models.Model):
         verbose_name=_("mail account"),
     )
     message_id = models.CharField(_("Message-ID"), max_length=255, db_index=True)
+    # Decoded, for the outbox list: it is shown without reading the whole message.
+    subject = models.TextField(_("subject"), blank=True)
     raw = models.BinaryField(_("message"))
     envelope_from = models.CharField(_("envelope sender"), max_length=320)
     envelope_to = models.JSONField(_("envelope recipients"), default=list)

@@ -163,6 +163,7 @@ def queue(
             user=account.user,
             account=account,
             message_id=message_id,
+            subject=str(message["Subject"] or ""),
             raw=as_bytes(message),
             envelope_from=account.email,
             envelope_to=list(recipients),
@@ -230,6 +231,7 @@ def pending(user) -> QuerySet[OutgoingMessage]:
             Q(status__in=(Status.QUEUED, Status.SENDING, Status.FAILED))
             | Q(status=Status.SENT, sent_at__gte=since)
         )
+        .defer("raw")
         .select_related("account")
         .order_by("-created", "-pk")
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from email import policy as email_policy
-from email.parser import BytesHeaderParser
 
 from django import template
 from django.utils import timezone
@@ -66,13 +64,3 @@ def address_list(addresses) -> str:
     return ", ".join(
         f"{a.name} <{a.email}>" if a.name and a.email else (a.name or a.email) for a in addresses
     )
-
-
-@register.filter
-def outgoing_subject(row) -> str:
-    """The Subject of an outbox row, read from its headers alone."""
-    headers = BytesHeaderParser(policy=email_policy.default).parsebytes(bytes(row.raw))
-    try:
-        return str(headers["Subject"] or "")
-    except (ValueError, IndexError):
-        return ""
