@@ -15,13 +15,17 @@ SQLite and PostgreSQL and let exactly one worker own a send:
 A worker owns a "sending" row for ``settings.SEND_LEASE`` seconds from its
 claim; the claim's time is its token, so a worker whose lease was taken over
 cannot change the row any more. A row left "sending" past its lease belongs to
-a worker that died. Just before the final dot of the SMTP DATA, the one moment
-after which the server may hold the message, the row is marked ``handed_over``
-(RFC 1047's window lies between that dot and the server's reply). A dead
-worker's row that was not handed over is submitted again: the server dropped
-the unfinished message. One that was is never submitted again: it is sent if
-its Message-ID is in the Sent folder, and otherwise most likely sent, which the
-person is told. A sent message is marked sent before anything else is done
+a worker that died. As soon as the final dot of the SMTP DATA is sent, the
+moment from which the server may hold the message, and before its reply is
+read, the row is marked ``handed_over`` (RFC 1047's window lies between that
+dot and the server's reply). A dead worker's row that was not handed over is
+submitted again: the server dropped the unfinished message. One that was is
+never submitted again: it is sent if its Message-ID is in the Sent folder, and
+otherwise most likely sent, which the person is told. The one instant left
+open is a worker dying between sending the dot and marking the row: that
+message goes twice. Marking before the dot would close it by opening another,
+where a message the server never took is taken as sent, and a lost message is
+worse than a message received twice. A sent message is marked sent before anything else is done
 with it (``after_sent``: the copy to Sent, the flag on the message it answers
 or forwards, the deletion of its draft), so a failure there never causes a
 second send; each of those steps can run again without doing anything twice.

@@ -145,21 +145,12 @@ def test_the_store_appends_and_finds_a_message_by_its_message_id(alice, new_mail
 # SMTP ---------------------------------------------------------------------------
 
 
-def test_submit_dot_stuffs_and_a_message_abandoned_before_the_dot_is_dropped(
+def test_submit_dot_stuffs_and_marks_the_handover_once_the_dot_is_sent(
     mail_server, alice, new_mailbox
 ):
     bob = new_mailbox()
     message, recipients = compose(alice, to=bob.address)
     raw = as_bytes(message).replace(b"\r\n\r\n", b"\r\n\r\n.\r\n..two\r\n.three\r\n", 1)
-
-    class Abandon(Exception):
-        pass
-
-    def abandon():
-        raise Abandon
-
-    with pytest.raises(Abandon):
-        smtp.submit(alice.smtp_endpoint(), alice.email, recipients, raw, on_handover=abandon)
     handed_over = []
     refused = smtp.submit(
         alice.smtp_endpoint(),
@@ -171,6 +162,26 @@ def test_submit_dot_stuffs_and_a_message_abandoned_before_the_dot_is_dropped(
     assert (refused, handed_over) == ({}, [1])
     (copy,) = arrived(mail_server, bob, message["Message-ID"]).values()
     assert copy[1].endswith(raw.split(b"\r\n\r\n", 1)[1])
+
+
+def test_a_send_abandoned_at_the_handover_has_already_reached_the_server(
+    mail_server, alice, new_mailbox
+):
+    """A worker that dies while marking the handover leaves a message the server has."""
+    bob = new_mailbox()
+    message, recipients = compose(alice, to=bob.address)
+
+    class Killed(Exception):
+        pass
+
+    def die():
+        raise Killed
+
+    with pytest.raises(Killed):
+        smtp.submit(
+            alice.smtp_endpoint(), alice.email, recipients, as_bytes(message), on_handover=die
+        )
+    assert len(arrived(mail_server, bob, message["Message-ID"])) == 1
 
 
 def test_submit_sorts_failures(mail_server, alice):
@@ -333,6 +344,13 @@ def test_a_worker_killed_during_a_burst_delivers_each_message_once(
     worker.kill()
     left = OutgoingMessage.objects.filter(pk__in=pks).exclude(status=Status.SENT)
     assert left.exists(), "the worker finished the burst before it was killed"
+    # A send the worker died in the middle of, before marking it handed over: the
+    # one that may have gone as the worker died, between the final dot and the mark.
+    unmarked = set(
+        OutgoingMessage.objects.filter(
+            pk__in=pks, status=Status.SENDING, handed_over=False
+        ).values_list("message_id", flat=True)
+    )
 
     # Minutes later: the dead worker's leases have run out, and beat sweeps.
     a_while_ago(*left)
@@ -349,6 +367,10 @@ def test_a_worker_killed_during_a_burst_delivers_each_message_once(
             timeout=DELIVERY_TIMEOUT,
             what="the burst in bob's INBOX",
         )
-        for row in rows:
-            assert len(with_message_id(client, "INBOX", row.message_id)) == 1, row.message_id
-        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == len(pks)
+        copies = {r.message_id: len(with_message_id(client, "INBOX", r.message_id)) for r in rows}
+    # None lost; none twice, but for a send cut in that instant (at most one per
+    # worker process: the test worker has two).
+    assert min(copies.values()) == 1
+    twice = {message_id for message_id, number in copies.items() if number > 1}
+    assert twice <= unmarked
+    assert max(copies.values()) <= 2

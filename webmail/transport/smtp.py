@@ -55,8 +55,8 @@ def _failure(code: int, reply: str) -> SubmissionError:
 
 
 def _no_delay(client: smtplib.SMTP) -> smtplib.SMTP:
-    # The message and its final dot are separate writes: with Nagle's algorithm
-    # the dot would wait for the server's delayed acknowledgement of the message.
+    # With Nagle's algorithm the last segment of the message, which holds its
+    # final dot, would wait for the server's delayed acknowledgement of the others.
     client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client
 
@@ -109,16 +109,15 @@ def _transmit(
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
     body = _LEADING_DOT.sub(b"..", raw)
-    client.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+    # One write for the message and its final dot: should it fail, the dot did not
+    # go, and the server drops what it received.
+    client.send((body if body.endswith(b"\r\n") else body + b"\r\n") + b".\r\n")
     try:
         on_handover()
     except BaseException:
-        # Mid-DATA, a QUIT would be taken as text: drop the connection, and the
-        # server the unfinished message.
         client.close()
         raise
     try:
-        client.send(b".\r\n")
         code, reply = client.getreply()
     except (OSError, smtplib.SMTPServerDisconnected) as exc:
         raise Unconfirmed(_text(str(exc)) or type(exc).__name__) from exc
@@ -137,12 +136,13 @@ def submit(
 ) -> dict[str, str]:
     """Hand ``raw`` (CRLF line endings) to the submission server of ``endpoint``.
 
-    ``on_handover`` is called once the whole message has been transmitted, just
-    before the final dot by which the server takes it: until then a broken
-    connection leaves nothing at the server, so trying again is safe; after it,
-    the server may have the message even if its reply never comes (RFC 1047),
-    and Unconfirmed is raised instead of TemporaryFailure. An exception from
-    ``on_handover`` abandons the message before the dot and is raised as is.
+    ``on_handover`` is called as soon as the final dot, by which the server takes
+    the message, has been sent, before the server's reply is read: until the
+    dot a broken connection leaves nothing at the server, so trying again is
+    safe; after it, the server may have the message even if its reply never
+    comes (RFC 1047), and Unconfirmed is raised instead of TemporaryFailure. An
+    exception from ``on_handover`` closes the connection and is raised as is;
+    the server may still take the message.
 
     Returns the recipients the server refused while accepting the others, with
     its reply to each: the message has gone to the rest and must not be sent
