@@ -223,6 +223,12 @@ def test_compiled_catalog_matches_the_source(tmp_path: Path, domain: str) -> Non
 # -- Django uses it --------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def server_entries() -> list[Entry]:
+    """The catalog the pages are rendered with."""
+    return read_po(PO_FILE)
+
+
 @pytest.fixture(autouse=True)
 def _keep_active_language() -> Iterator[None]:
     """LocaleMiddleware activates the request's language for the thread: undo it."""
@@ -299,7 +305,7 @@ def english_left(page: VisibleText, entries: list[Entry]) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_sign_in_page_in_french(client, entries: list[Entry]) -> None:
+def test_sign_in_page_in_french(client, server_entries: list[Entry]) -> None:
     response = client.get(reverse("accounts:login"), HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 200
     page = visible_text(response.content.decode())
@@ -307,11 +313,11 @@ def test_sign_in_page_in_french(client, entries: list[Entry]) -> None:
     assert "Se connecter" in page.texts
     assert "Nom d'utilisateur ou adresse électronique" in page.texts
     assert "Mot de passe" in page.texts
-    assert english_left(page, entries) == []
+    assert english_left(page, server_entries) == []
 
 
 @pytest.mark.django_db
-def test_sign_in_error_in_french(client, entries: list[Entry]) -> None:
+def test_sign_in_error_in_french(client, server_entries: list[Entry]) -> None:
     response = client.post(
         reverse("accounts:login"),
         {"username": "nobody", "password": "wrong"},
@@ -322,7 +328,7 @@ def test_sign_in_error_in_french(client, entries: list[Entry]) -> None:
         "Le nom d'utilisateur, l'adresse électronique ou le mot de passe est incorrect."
         in page.texts
     )
-    assert english_left(page, entries) == []
+    assert english_left(page, server_entries) == []
 
 
 @pytest.fixture
@@ -330,7 +336,7 @@ def person(db):
     return get_user_model().objects.create_user("camille", "camille@example.org", "unused")
 
 
-def test_no_account_page_in_french(client, person, entries: list[Entry]) -> None:
+def test_no_account_page_in_french(client, person, server_entries: list[Entry]) -> None:
     client.force_login(person)
     response = client.get(reverse("webmail:home"), HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 200
@@ -338,20 +344,20 @@ def test_no_account_page_in_french(client, person, entries: list[Entry]) -> None
     assert page.lang == "fr"
     assert "Pas encore de compte de messagerie" in page.texts
     assert "Se déconnecter" in page.texts
-    assert english_left(page, entries) == []
+    assert english_left(page, server_entries) == []
 
 
-def test_not_found_page_in_french(client, person, entries: list[Entry]) -> None:
+def test_not_found_page_in_french(client, person, server_entries: list[Entry]) -> None:
     client.force_login(person)
     response = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 404
     page = visible_text(response.content.decode())
     assert "Introuvable" in page.texts
     assert "Retour à votre messagerie" in page.texts
-    assert english_left(page, entries) == []
+    assert english_left(page, server_entries) == []
 
 
-def test_unavailable_page_in_french(person, entries: list[Entry]) -> None:
+def test_unavailable_page_in_french(person, server_entries: list[Entry]) -> None:
     request = RequestFactory().get("/")
     request.user = person
     with translation.override("fr"):
@@ -367,4 +373,42 @@ def test_unavailable_page_in_french(person, entries: list[Entry]) -> None:
     page = visible_text(html)
     assert "Votre serveur de messagerie ne répond pas" in page.texts
     assert "Réessayer" in page.texts
-    assert english_left(page, entries) == []
+    assert english_left(page, server_entries) == []
+
+
+@pytest.fixture
+def account(person):
+    from accounts.models import MailAccount
+
+    account = MailAccount(
+        user=person,
+        email="camille@example.org",
+        login="camille@example.org",
+        # Nothing listens there: writing needs no IMAP server.
+        incoming_host="127.0.0.1",
+        incoming_port=9,
+        smtp_host="127.0.0.1",
+        smtp_port=9,
+    )
+    account.set_password("unused")
+    account.save()
+    return account
+
+
+def test_compose_page_in_french(client, person, account, server_entries: list[Entry]) -> None:
+    client.force_login(person)
+    response = client.get(reverse("webmail:compose", args=[account.pk]), HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 200
+    page = visible_text(response.content.decode())
+    for text in ("Nouveau message", "Envoyer", "Enregistrer le brouillon", "Envoyer plus tard"):
+        assert text in page.texts
+    assert "Gras" in page.texts
+    assert english_left(page, server_entries) == []
+
+
+def test_outbox_page_in_french(client, person, account, server_entries: list[Entry]) -> None:
+    client.force_login(person)
+    response = client.get(reverse("webmail:outbox", args=[account.pk]), HTTP_ACCEPT_LANGUAGE="fr")
+    page = visible_text(response.content.decode())
+    assert "Boîte d'envoi" in page.texts
+    assert english_left(page, server_entries) == []

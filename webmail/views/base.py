@@ -14,7 +14,13 @@ from django.utils.translation import gettext as _
 from accounts.crypto import CredentialError
 from accounts.models import MailAccount
 from webmail import mailstore
-from webmail.mailstore.base import FolderNotFound, MailStore, MailStoreError, MessageNotFound
+from webmail.mailstore.base import (
+    Folder,
+    FolderNotFound,
+    MailStore,
+    MailStoreError,
+    MessageNotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,14 @@ class AccountMixin(LoginRequiredMixin):
         if len(name) > 1000 or any(ch in name for ch in "\r\n\x00"):
             raise Http404(_("No such folder."))
         return name
+
+    def folders_if_reachable(self) -> list[Folder]:
+        """The folder list, or none while the server is unreachable: for the screens
+        that need no IMAP server (writing, the outbox)."""
+        try:
+            return self.store.folders()
+        except MailStoreError:
+            return []
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not 0 < kwargs.get("uid", 1) <= MAX_UID:

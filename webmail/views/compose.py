@@ -169,18 +169,13 @@ class ComposeView(AccountMixin, View):
         status: int = 200,
     ) -> HttpResponse:
         nonce = secrets.token_urlsafe(16)
-        try:
-            folders = self.store.folders()
-        except MailStoreError:
-            # Writing and sending need no IMAP server: only the folder list is missing.
-            folders = []
         response = render(
             self.request,
             "mail/compose.html",
             {
                 "account": self.account,
                 "accounts": self.accounts,
-                "folders": folders,
+                "folders": self.folders_if_reachable(),
                 "folder": None,
                 "form": form,
                 "identities": identities,

@@ -35,7 +35,7 @@ class OutboxView(AccountMixin, TemplateView):
         return super().get_context_data(
             account=self.account,
             accounts=self.accounts,
-            folders=self.store.folders(),
+            folders=self.folders_if_reachable(),
             folder=None,
             outbox_page=True,
             rows=outbox.pending(self.request.user).filter(account=self.account),
