@@ -71,10 +71,15 @@
   form.addEventListener("change", markDirty);
   document.addEventListener("trix-change", markDirty);
   window.setInterval(save, Math.max(2, parseInt(form.dataset.autosaveSeconds, 10)) * 1000);
+  // A page being hidden may be on its way out: only a keepalive request outlives
+  // it, and browsers cap those at 64 kB; a longer text goes in an ordinary one.
+  function leaving() {
+    save(htmlInput.value.length + textArea.value.length < 60000);
+  }
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") { save(true); }
+    if (document.visibilityState === "hidden") { leaving(); }
   });
-  window.addEventListener("pagehide", function () { save(true); });
+  window.addEventListener("pagehide", leaving);
 
   form.addEventListener("submit", function (event) {
     var submitter = event.submitter;
