@@ -121,6 +121,17 @@ class MailAccount(TlsTrust):
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     created = models.DateTimeField(_("created"), auto_now_add=True)
+    pop3_delete_after_days = models.PositiveSmallIntegerField(
+        _("delete from the POP3 server after (days)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Empty: leave mail on the server. Otherwise delete it from the server this many "
+            "days after Facteur fetched it."
+        ),
+    )
+    # When a POP3 fetch of this account last began, successful or not.
+    pop3_last_fetch = models.DateTimeField(_("last POP3 fetch"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("mail account")

@@ -12,6 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from webmail.mime.headers import Address
+from webmail.mime.parse import ParseLimits, parse_message
+
+# Indexing needs the headers and the parts, not the text of the body.
+_INDEX_LIMITS = ParseLimits(max_text_chars=0)
 
 
 class TrustedSender(models.Model):
@@ -216,3 +220,136 @@ class OutgoingMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class LocalMailbox(models.Model):
+    """The state of what Facteur keeps itself for one account, apart from the account's row.
+
+    Only the code that allocates UIDs and runs fetches writes it, so that saving
+    an account (in the admin, say) never puts an older value back.
+    """
+
+    account = models.OneToOneField(
+        "accounts.MailAccount",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="local_mailbox",
+        verbose_name=_("mail account"),
+    )
+    # The next UID of a local message of the account, in whatever folder: UIDs only grow.
+    next_uid = models.PositiveBigIntegerField(_("next UID"), default=1)
+    # Until when a running POP3 fetch holds the account: no second fetch starts before.
+    fetching_until = models.DateTimeField(_("fetching until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("local mailbox")
+        verbose_name_plural = _("local mailboxes")
+
+    def __str__(self) -> str:
+        return str(self.account)
+
+
+class LocalMessage(models.Model):
+    """A message Facteur keeps itself (fetched over POP3): its bytes and what lists show.
+
+    The headers are read once, when it is stored, so that lists and searches need
+    not parse it again. ``uid`` is unique in its folder and only ever grows.
+    """
+
+    account = models.ForeignKey(
+        "accounts.MailAccount",
+        on_delete=models.CASCADE,
+        related_name="local_messages",
+        verbose_name=_("mail account"),
+    )
+    folder = models.CharField(_("folder"), max_length=1000, default="INBOX")
+    uid = models.PositiveBigIntegerField(_("UID"))
+    raw = models.BinaryField(_("raw message"))
+    # The size on the server, also for a message kept without its body.
+    size = models.PositiveBigIntegerField(_("size"))
+    # Only the headers were fetched: the message was too large to keep whole.
+    partial = models.BooleanField(_("headers only"), default=False)
+    subject = models.TextField(_("subject"), blank=True)
+    sender = models.CharField(_("sender"), max_length=500, blank=True)
+    sender_email = models.CharField(_("sender's address"), max_length=320, blank=True)
+    recipients = models.TextField(_("recipients"), blank=True)  # To and Cc, as text
+    date = models.DateTimeField(_("date"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+    has_attachments = models.BooleanField(_("has attachments"), default=False)
+    seen = models.BooleanField(_("read"), default=False)
+    flagged = models.BooleanField(_("flagged"), default=False)
+    answered = models.BooleanField(_("answered"), default=False)
+    received = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("local message")
+        verbose_name_plural = _("local messages")
+        ordering = ["account", "folder", "-uid"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "folder", "uid"], name="unique_local_message_uid"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "folder", "date"], name="local_message_date")]
+
+    def __str__(self) -> str:
+        return self.subject or f"{self.folder}/{self.uid}"
+
+    @classmethod
+    def from_bytes(
+        cls,
+        account,
+        raw: bytes,
+        *,
+        uid: int,
+        folder: str = "INBOX",
+        size: int | None = None,
+        partial: bool = False,
+    ) -> LocalMessage:
+        """An unsaved message of ``account`` with its headers indexed; never raises on ``raw``.
+
+        A message that cannot be parsed is kept all the same, with what could be read.
+        """
+        parsed = parse_message(raw, limits=_INDEX_LIMITS)
+        sender = parsed.sender[0] if parsed.sender else None
+        return cls(
+            account=account,
+            folder=folder,
+            uid=uid,
+            raw=raw,
+            size=len(raw) if size is None else size,
+            partial=partial,
+            subject=parsed.subject,
+            sender=str(sender)[:500] if sender else "",
+            sender_email=sender.email[:320] if sender else "",
+            recipients=", ".join(str(address) for address in (*parsed.to, *parsed.cc)),
+            date=parsed.date,
+            message_id=(parsed.message_id or "")[:998],
+            has_attachments=any(not part.inline for part in parsed.attachments),
+        )
+
+
+class Pop3Uidl(models.Model):
+    """A message fetched from a POP3 server, by its UIDL: never fetched again.
+
+    Kept when the person deletes the message in Facteur, and after it is
+    deleted from the server.
+    """
+
+    account = models.ForeignKey(
+        "accounts.MailAccount",
+        on_delete=models.CASCADE,
+        related_name="pop3_uidls",
+        verbose_name=_("mail account"),
+    )
+    uidl = models.CharField(_("UIDL"), max_length=70)  # RFC 1939: 1 to 70 characters
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    deleted_from_server = models.BooleanField(_("deleted from the server"), default=False)
+
+    class Meta:
+        verbose_name = _("fetched POP3 message")
+        verbose_name_plural = _("fetched POP3 messages")
+        constraints = [models.UniqueConstraint(fields=["account", "uidl"], name="unique_pop3_uidl")]
+
+    def __str__(self) -> str:
+        return self.uidl

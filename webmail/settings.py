@@ -205,6 +205,10 @@ MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
 # Limits on what the parser and the renderer take from one message.
 MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)
 MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# POP3: larger messages are fetched headers only (TOP), and kept so.
+POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# Seconds between two fetches of one POP3 account.
+POP3_FETCH_INTERVAL = env_int("FACTEUR_POP3_FETCH_INTERVAL", 300)
 
 LOGGING = {
     "version": 1,
@@ -249,4 +253,5 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "webmail.tasks.sweep_outbox", "schedule": 60.0},
+    "fetch-due-pop3": {"task": "webmail.tasks.fetch_due_pop3", "schedule": 60.0},
 }

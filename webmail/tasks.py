@@ -1,13 +1,17 @@
-"""Celery tasks: sending mail, what follows a send, and the periodic sweep."""
+"""Celery tasks: sending mail, what follows a send, the periodic sweep, and POP3 fetches."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
-from webmail import outbox
+from accounts.models import MailAccount, Protocol
+from webmail import outbox, pop3fetch
 from webmail.mailstore.base import MailStoreError
 from webmail.models import Upload
 from webmail.transport.imap import ConnectionProblem
@@ -55,3 +59,40 @@ def sweep_outbox() -> int:
     """
     Upload.delete_expired()
     return len(outbox.sweep())
+
+
+@shared_task(ignore_result=True)
+def fetch_pop3(account_id: int) -> None:
+    """Fetch POP3 account ``account_id``; a no-op when it is being fetched or is gone."""
+    account = MailAccount.objects.filter(pk=account_id, protocol=Protocol.POP3).first()
+    if account is None:
+        return
+    try:
+        pop3fetch.fetch(account)
+    except pop3fetch.FetchInProgress:
+        logger.info("POP3 account %s is being fetched already.", account_id)
+    except (pop3fetch.FetchError, ConnectionProblem) as exc:
+        # The next fetch is due after the usual interval, not sooner: a server
+        # refusing the password is not asked again every minute.
+        logger.warning("POP3 account %s not fetched: %s", account_id, exc.message)
+
+
+@shared_task(ignore_result=True)
+def fetch_due_pop3() -> int:
+    """Queue a fetch of each POP3 account not fetched for the interval; run by beat.
+
+    Returns how many were queued.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.POP3_FETCH_INTERVAL)
+    due = (
+        MailAccount.objects.filter(protocol=Protocol.POP3)
+        .filter(Q(pop3_last_fetch__isnull=True) | Q(pop3_last_fetch__lte=cutoff))
+        .exclude(local_mailbox__fetching_until__gt=now)
+        .values_list("pk", flat=True)
+    )
+    queued = 0
+    for account_id in due:
+        fetch_pop3.delay(account_id)
+        queued += 1
+    return queued

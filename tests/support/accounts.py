@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from accounts.models import MailAccount, Security
+from accounts.models import MailAccount, Protocol, Security
 
 
 def make_account(
-    user, mail_server, mailbox, *, security: str = Security.STARTTLS, position: int = 0
+    user,
+    mail_server,
+    mailbox,
+    *,
+    security: str = Security.STARTTLS,
+    position: int = 0,
+    protocol: str = Protocol.IMAP,
 ) -> MailAccount:
     """A saved account of ``user`` reading ``mailbox`` (anything with .address and .password)."""
+    tls = security == Security.TLS
+    if protocol == Protocol.POP3:
+        port = mail_server.pop3s_port if tls else mail_server.pop3_port
+    else:
+        port = mail_server.imaps_port if tls else mail_server.imap_port
     account = MailAccount(
         user=user,
         email=mailbox.address,
         login=mailbox.address,
+        protocol=protocol,
         incoming_host=mail_server.host,
-        incoming_port=mail_server.imaps_port if security == Security.TLS else mail_server.imap_port,
+        incoming_port=port,
         incoming_security=security,
         smtp_host=mail_server.host,
         smtp_port=mail_server.submission_port,

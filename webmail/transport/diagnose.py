@@ -7,21 +7,21 @@ Each check takes an Endpoint and returns a CheckResult within about
 from __future__ import annotations
 
 import contextlib
-import poplib
 import smtplib
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from webmail.transport import pop3
 from webmail.transport.endpoint import STARTTLS, TLS, Endpoint
 from webmail.transport.imap import (
-    Cause,
     ConnectionProblem,
     close_quietly,
+    closed,
     connection_problem,
     login_refused,
     open_imap,
-    server_reply,
+    server_said,
     starttls_missing,
     tls_context,
 )
@@ -55,40 +55,10 @@ def check_imap(endpoint: Endpoint) -> CheckResult:
 
 def check_pop3(endpoint: Endpoint) -> CheckResult:
     try:
-        context = tls_context(endpoint)
-        if endpoint.security == TLS:
-            pop = poplib.POP3_SSL(
-                endpoint.host, endpoint.port, timeout=endpoint.timeout, context=context
-            )
-        else:
-            pop = poplib.POP3(endpoint.host, endpoint.port, timeout=endpoint.timeout)
+        client = pop3.open_pop3(endpoint)
     except ConnectionProblem as problem:
         return _failed(problem)
-    except (OSError, EOFError, poplib.error_proto) as exc:
-        return _failed(_pop3_problem(exc, endpoint))
-    try:
-        if endpoint.security == STARTTLS:
-            try:
-                offered = "STLS" in pop.capa()
-            except poplib.error_proto:
-                offered = False  # no CAPA command: no STLS either
-            if not offered:
-                return _failed(starttls_missing(endpoint))
-            pop.stls(context)
-        try:
-            pop.user(endpoint.login)
-            pop.pass_(endpoint.password)
-        except poplib.error_proto as exc:
-            reply = _pop3_reply(exc)
-            if reply.startswith(("[SYS/", "[IN-USE]")):
-                return _failed(_server_said(reply))
-            return _failed(login_refused(reply))
-        with contextlib.suppress(OSError, EOFError, poplib.error_proto):
-            pop.quit()
-    except (OSError, EOFError, poplib.error_proto) as exc:
-        return _failed(_pop3_problem(exc, endpoint))
-    finally:
-        pop.close()
+    pop3.close_quietly(client)
     return _signed_in(endpoint)
 
 
@@ -126,11 +96,11 @@ def check_smtp(endpoint: Endpoint) -> CheckResult:
     except smtplib.SMTPAuthenticationError as exc:
         return _failed(login_refused(_smtp_reply(exc)))
     except smtplib.SMTPServerDisconnected:
-        return _failed(_closed(endpoint))
+        return _failed(closed(endpoint))
     except smtplib.SMTPResponseException as exc:
-        return _failed(_server_said(_smtp_reply(exc)))
+        return _failed(server_said(_smtp_reply(exc)))
     except smtplib.SMTPException as exc:
-        return _failed(_server_said(str(exc)))
+        return _failed(server_said(str(exc)))
     except (OSError, EOFError) as exc:
         return _failed(connection_problem(exc, endpoint))
     finally:
@@ -139,29 +109,6 @@ def check_smtp(endpoint: Endpoint) -> CheckResult:
                 smtp.quit()
             smtp.close()
     return _signed_in(endpoint)
-
-
-def _server_said(reply: str) -> ConnectionProblem:
-    return ConnectionProblem(Cause.SERVER, _("The server said: %(reply)s") % {"reply": reply})
-
-
-def _closed(endpoint: Endpoint) -> ConnectionProblem:
-    return ConnectionProblem(
-        Cause.NETWORK, _("%(host)s closed the connection.") % {"host": endpoint.host}
-    )
-
-
-def _pop3_reply(exc: poplib.error_proto) -> str:
-    reply = server_reply(exc)
-    return reply.removeprefix("-ERR").strip()
-
-
-def _pop3_problem(exc: BaseException, endpoint: Endpoint) -> ConnectionProblem:
-    if isinstance(exc, poplib.error_proto):
-        return _server_said(_pop3_reply(exc))
-    if isinstance(exc, EOFError):
-        return _closed(endpoint)
-    return connection_problem(exc, endpoint)
 
 
 def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:

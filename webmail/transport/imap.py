@@ -172,6 +172,16 @@ def login_refused(reply: str) -> ConnectionProblem:
     )
 
 
+def server_said(reply: str) -> ConnectionProblem:
+    return ConnectionProblem(Cause.SERVER, _("The server said: %(reply)s") % {"reply": reply})
+
+
+def closed(endpoint: Endpoint) -> ConnectionProblem:
+    return ConnectionProblem(
+        Cause.NETWORK, _("%(host)s closed the connection.") % {"host": endpoint.host}
+    )
+
+
 def _login_problem(exc: imaplib.IMAP4.error, client: IMAPClient) -> ConnectionProblem:
     reply = server_reply(exc)
     if "LOGINDISABLED" in {c.decode().upper() for c in client.capabilities()}:
