@@ -78,7 +78,14 @@ _ACCOUNT_FIELDSETS = (
     ),
     (
         _("Incoming server"),
-        {"fields": ("incoming_host", "incoming_port", "incoming_security")},
+        {
+            "fields": (
+                "incoming_host",
+                "incoming_port",
+                "incoming_security",
+                "pop3_delete_after_days",
+            )
+        },
     ),
     (
         _("Sending server"),

@@ -192,6 +192,7 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
             "incoming_host",
             "incoming_port",
             "incoming_security",
+            "pop3_delete_after_days",
             "smtp_host",
             "smtp_port",
             "smtp_security",

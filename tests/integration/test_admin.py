@@ -243,6 +243,14 @@ def test_passwords_can_be_changed_and_the_smtp_one_cleared(admin_client, account
     assert account.smtp_endpoint().password == "Mail-pass-9"
 
 
+def test_deletion_from_the_pop3_server_is_set_in_the_account_page(admin_client, account):
+    admin_client.post(
+        change_url(account), current_form(admin_client, account, pop3_delete_after_days="30")
+    )
+    account.refresh_from_db()
+    assert account.pop3_delete_after_days == 30
+
+
 def test_person_page_has_the_accounts_inline(admin_client, account):
     response = admin_client.get(reverse("admin:auth_user_change", args=[account.user.pk]))
     content = response.content.decode()
