@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from webmail.compose.composition import format_addresses
 from webmail.mime.headers import Address
 from webmail.mime.parse import ParseLimits, parse_message
 
@@ -272,7 +273,8 @@ class LocalMessage(models.Model):
     subject = models.TextField(_("subject"), blank=True)
     sender = models.CharField(_("sender"), max_length=500, blank=True)
     sender_email = models.CharField(_("sender's address"), max_length=320, blank=True)
-    recipients = models.TextField(_("recipients"), blank=True)  # To and Cc, as text
+    # To and Cc as a person would type them ("Name" <address>, ...): parsed back for lists.
+    recipients = models.TextField(_("recipients"), blank=True)
     date = models.DateTimeField(_("date"), null=True, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
     has_attachments = models.BooleanField(_("has attachments"), default=False)
@@ -322,7 +324,7 @@ class LocalMessage(models.Model):
             subject=parsed.subject,
             sender=str(sender)[:500] if sender else "",
             sender_email=sender.email[:320] if sender else "",
-            recipients=", ".join(str(address) for address in (*parsed.to, *parsed.cc)),
+            recipients=format_addresses((*parsed.to, *parsed.cc)),
             date=parsed.date,
             message_id=(parsed.message_id or "")[:998],
             has_attachments=any(not part.inline for part in parsed.attachments),

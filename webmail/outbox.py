@@ -54,9 +54,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from kombu.exceptions import OperationalError as BrokerError
 
+from webmail import mailstore
 from webmail.compose.drafts import DRAFTS
-from webmail.mailstore.base import FolderNotFound, MailStoreError
-from webmail.mailstore.imap import ImapStore
+from webmail.mailstore.base import FolderNotFound, MailStore, MailStoreError
 from webmail.mime.build import as_bytes
 from webmail.mime.headers import Address
 from webmail.models import Contact, OutgoingMessage
@@ -245,11 +245,11 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.SEND_LEASE)
 
 
-def _store(account: MailAccount) -> ImapStore | None:
-    return ImapStore(account) if account.protocol == "imap" else None
+def _store(account: MailAccount) -> MailStore:
+    return mailstore.for_account(account)
 
 
-def _sent_folder(store: ImapStore) -> str | None:
+def _sent_folder(store: MailStore) -> str | None:
     return next((f.name for f in store.folders() if f.special_use == "\\Sent"), None)
 
 
@@ -296,7 +296,7 @@ def deliver(
     pk: int,
     *,
     submit: Submit = smtp.submit,
-    store_for: Callable[[MailAccount], ImapStore | None] = _store,
+    store_for: Callable[[MailAccount], MailStore | None] = _store,
 ) -> Result:
     """Send row ``pk`` if it is due and nobody else is sending it; say what became of it."""
     now = timezone.now()
@@ -316,7 +316,7 @@ def deliver(
 
 
 def _settle_abandoned(
-    claim: _Claim, store_for: Callable[[MailAccount], ImapStore | None]
+    claim: _Claim, store_for: Callable[[MailAccount], MailStore | None]
 ) -> Result:
     """A worker died after handing the message over: it is taken as sent, never sent again.
 
@@ -375,7 +375,7 @@ def _submit(claim: _Claim, submit: Submit) -> Result:
     return Result(Outcome.SENT)
 
 
-def copy_to_sent(pk: int, *, store_for: Callable[[MailAccount], ImapStore | None] = _store) -> None:
+def copy_to_sent(pk: int, *, store_for: Callable[[MailAccount], MailStore | None] = _store) -> None:
     """Put sent row ``pk`` into its account's Sent folder, marked read, unless it is there."""
     row = OutgoingMessage.objects.select_related("account").get(pk=pk, status=Status.SENT)
     store = store_for(row.account)
@@ -396,8 +396,6 @@ def after_sent(pk: int) -> None:
     copy_to_sent(pk)
     row = OutgoingMessage.objects.select_related("account").get(pk=pk, status=Status.SENT)
     store = _store(row.account)
-    if store is None:
-        return
     flag = ORIGIN_FLAGS.get(row.origin_kind)
     if flag and row.origin_folder and row.origin_uid:
         try:

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount, Protocol
+from webmail.mailstore.local import allocate_uid
 from webmail.models import LocalMailbox, LocalMessage, Pop3Uidl
 from webmail.transport.endpoint import Endpoint
 from webmail.transport.pop3 import POP3_ERRORS, close_quietly, open_pop3, pop3_problem, pop3_reply
@@ -116,15 +117,13 @@ class _Lease:
         return cls(account_id, until)
 
     def renew_with_uid(self, until: datetime) -> int:
-        """Renew the lease and allocate a local UID, within the caller's transaction.
-
-        A write first, so that SQLite takes its write lock before anything is read.
-        """
-        held = LocalMailbox.objects.filter(pk=self.account_id, fetching_until=self.until)
-        if not held.update(fetching_until=until, next_uid=F("next_uid") + 1):
+        """Renew the lease and allocate a local UID, within the caller's transaction."""
+        uid = allocate_uid(
+            self.account_id, where=Q(fetching_until=self.until), fetching_until=until
+        )
+        if uid is None:
             raise FetchInProgress
-        next_uid = LocalMailbox.objects.values_list("next_uid", flat=True).get(pk=self.account_id)
-        return next_uid - 1
+        return uid
 
     def release(self) -> None:
         LocalMailbox.objects.filter(pk=self.account_id, fetching_until=self.until).update(

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import MailAccount
 from tests.integration.celery_worker import wait_for
 from tests.support.accounts import make_account
+from tests.support.compose import compose_url, form_fields
 from tests.support.mailboxes import (
     DELIVERY_TIMEOUT,
     arrived,
@@ -72,11 +73,6 @@ def no_undo(settings):
     settings.SEND_UNDO_SECONDS = 0
 
 
-def compose_url(account, **query) -> str:
-    url = reverse("webmail:compose", args=[account.pk])
-    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-
-
 def deliver_original(mail_server, account, *, sender: str, cc: str = "") -> str:
     """A message from ``sender`` to ``account`` (and ``cc``); its Message-ID."""
     message = EmailMessage()
@@ -90,46 +86,6 @@ def deliver_original(mail_server, account, *, sender: str, cc: str = "") -> str:
     message.set_content("The figures are attached.\nSecond line.")
     mail_server.deliver(account.email, message.as_bytes())
     return message["Message-ID"]
-
-
-def form_fields(client, url: str) -> dict[str, str]:
-    """The compose form's fields as the page fills them, as a browser would post them."""
-    from html.parser import HTMLParser
-
-    response = client.get(url)
-    assert response.status_code == 200
-    fields: dict[str, str] = {}
-
-    class Reader(HTMLParser):
-        textarea: str | None = None
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            name = attrs.get("name")
-            if tag == "input" and name and attrs.get("type") not in ("file", "submit", "button"):
-                if name == "attachments":
-                    fields.setdefault("attachments", []).append(attrs.get("value", ""))
-                else:
-                    fields[name] = attrs.get("value") or ""
-            elif tag == "select" and name:
-                self.select = name
-            elif tag == "option" and "selected" in attrs:
-                fields[self.select] = attrs["value"]
-            elif tag == "textarea" and name:
-                self.textarea = name
-                fields[name] = ""
-
-        def handle_data(self, data):
-            if self.textarea:
-                fields[self.textarea] += data
-
-        def handle_endtag(self, tag):
-            if tag == "textarea":
-                self.textarea = None
-
-    Reader().feed(response.content.decode())
-    fields.pop("csrfmiddlewaretoken", None)
-    return fields
 
 
 def test_the_editor_opens_with_the_default_identity_and_a_style_nonce(alice, browser_of):

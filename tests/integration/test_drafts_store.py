@@ -7,7 +7,7 @@ from imapclient import IMAPClient
 
 from accounts.models import Protocol
 from webmail.compose import drafts
-from webmail.mailstore.base import FolderNotFound, MailStoreError, MessageNotFound
+from webmail.mailstore.base import FolderNotFound, MessageNotFound
 from webmail.mailstore.pool import ImapSession
 
 pytestmark = pytest.mark.integration
@@ -102,9 +102,13 @@ def test_an_account_without_a_drafts_folder(mail_account, monkeypatch):
     drafts.delete_draft(mail_account, 1)
 
 
-def test_pop3_accounts_keep_no_drafts(mail_account):
+def test_pop3_accounts_keep_their_drafts_in_facteurs_own_store(mail_account, imap):
     mail_account.protocol = Protocol.POP3
-    assert drafts.drafts_folder(mail_account) is None
-    with pytest.raises(MailStoreError):
-        drafts.save_draft(mail_account, draft(1), replace_uid=None)
-    drafts.delete_draft(mail_account, 1)
+    assert drafts.drafts_folder(mail_account) == "Drafts"
+    first = drafts.save_draft(mail_account, draft(1), replace_uid=None)
+    second = drafts.save_draft(mail_account, draft(2), replace_uid=first)
+    assert drafts.load_draft(mail_account, second) == draft(2)
+    assert list(mail_account.local_messages.values_list("uid", flat=True)) == [second]
+    assert kept(imap) == {}
+    drafts.delete_draft(mail_account, second)
+    assert not mail_account.local_messages.exists()

@@ -115,7 +115,7 @@ def test_the_first_fetch_stores_every_message_with_its_headers(pop3_account, del
     assert first.subject == "Message n° 1"
     assert first.sender == "Sender 1"
     assert first.sender_email == "sender1@elsewhere.example"
-    assert first.recipients == "Léa Martin, cc@office.test"
+    assert first.recipients == "Léa Martin <lea@office.test>, cc@office.test"
     assert first.date == datetime(2025, 3, 4, 9, 15, tzinfo=UTC)
     assert first.message_id == "<message-1@elsewhere.example>"
     assert not first.has_attachments and third.has_attachments

@@ -89,7 +89,7 @@ def test_a_message_is_indexed_from_its_headers():
     )
     assert message.subject == "Été"
     assert (message.sender, message.sender_email) == ("André", "andre@example.org")
-    assert message.recipients == "a@example.org, B, c@example.org"
+    assert message.recipients == "a@example.org, B <b@example.org>, c@example.org"
     assert message.date == datetime(2025, 3, 4, 9, 15, tzinfo=UTC)
     assert message.message_id == "<id@example.org>"
     assert message.has_attachments

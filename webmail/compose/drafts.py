@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 
-from webmail.mailstore.base import FolderNotFound, MailStoreError
+from webmail import mailstore
+from webmail.mailstore.base import FolderNotFound, MailStore, MailStoreError
 from webmail.mailstore.imap import ImapStore
 
 if TYPE_CHECKING:
@@ -25,13 +26,11 @@ logger = logging.getLogger(__name__)
 DRAFTS = "\\Drafts"
 
 
-def _store(account: MailAccount) -> ImapStore:
-    if account.protocol != "imap":  # accounts.models.Protocol.IMAP
-        raise MailStoreError(_("Drafts can be kept only in accounts read over IMAP."))
-    return ImapStore(account)
+def _store(account: MailAccount) -> MailStore:
+    return mailstore.for_account(account)
 
 
-def _folder(store: ImapStore) -> str:
+def _folder(store: MailStore) -> str:
     folder = store.special_folder(DRAFTS)
     if folder is None:
         raise FolderNotFound(_("This account has no Drafts folder."))
@@ -40,9 +39,7 @@ def _folder(store: ImapStore) -> str:
 
 def drafts_folder(account: MailAccount) -> str | None:
     """The name of the account's Drafts folder, or None if it has none."""
-    if account.protocol != "imap":
-        return None
-    return ImapStore(account).special_folder(DRAFTS)
+    return _store(account).special_folder(DRAFTS)
 
 
 def save_draft(account: MailAccount, raw: bytes, *, replace_uid: int | None) -> int | None:
@@ -54,7 +51,7 @@ def save_draft(account: MailAccount, raw: bytes, *, replace_uid: int | None) -> 
     store = _store(account)
     folder = _folder(store)
     uid = store.append(folder, raw, seen=True, draft=True)
-    if uid is None:
+    if uid is None and isinstance(store, ImapStore):
         uid = _uid_by_message_id(store, folder, raw)
     if replace_uid is not None and replace_uid != uid:
         try:
@@ -86,9 +83,7 @@ def load_draft(account: MailAccount, uid: int) -> bytes:
 
 def delete_draft(account: MailAccount, uid: int) -> None:
     """Delete draft ``uid``; one already gone, or no Drafts folder, is no error."""
-    if account.protocol != "imap":
-        return
-    store = ImapStore(account)
+    store = _store(account)
     folder = store.special_folder(DRAFTS)
     if folder is not None:
         store.delete(folder, [uid])

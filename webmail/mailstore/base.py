@@ -1,7 +1,7 @@
 """The MailStore protocol and the value objects that views receive.
 
-Views speak only to a MailStore; ImapStore (live IMAP through the pool) and,
-later, LocalStore (POP3-fetched mail kept by Facteur) implement it.
+Views speak only to a MailStore; ImapStore (live IMAP through the pool) and
+LocalStore (POP3-fetched mail kept by Facteur) implement it.
 """
 
 from __future__ import annotations
