@@ -71,6 +71,9 @@ logger = logging.getLogger(__name__)
 Status = OutgoingMessage.Status
 Origin = OutgoingMessage.Origin
 
+#: The special use (RFC 6154) of the folder sent mail is copied into.
+SENT = "\\Sent"
+
 #: What a sent message sets on the message it answers or forwards.
 ORIGIN_FLAGS = {Origin.REPLY: "\\Answered", Origin.FORWARD: "$Forwarded"}
 
@@ -249,10 +252,6 @@ def _store(account: MailAccount) -> MailStore:
     return mailstore.for_account(account)
 
 
-def _sent_folder(store: MailStore) -> str | None:
-    return next((f.name for f in store.folders() if f.special_use == "\\Sent"), None)
-
-
 class _Claim:
     """One worker's hold on a "sending" row: every change it makes is conditional on it."""
 
@@ -296,7 +295,7 @@ def deliver(
     pk: int,
     *,
     submit: Submit = smtp.submit,
-    store_for: Callable[[MailAccount], MailStore | None] = _store,
+    store_for: Callable[[MailAccount], MailStore] = _store,
 ) -> Result:
     """Send row ``pk`` if it is due and nobody else is sending it; say what became of it."""
     now = timezone.now()
@@ -315,9 +314,7 @@ def deliver(
     return _submit(claim, submit)
 
 
-def _settle_abandoned(
-    claim: _Claim, store_for: Callable[[MailAccount], MailStore | None]
-) -> Result:
+def _settle_abandoned(claim: _Claim, store_for: Callable[[MailAccount], MailStore]) -> Result:
     """A worker died after handing the message over: it is taken as sent, never sent again.
 
     In the Sent folder, it certainly was. Otherwise the server most likely took it
@@ -326,7 +323,7 @@ def _settle_abandoned(
     row = claim.row
     store = store_for(row.account)
     try:
-        folder = _sent_folder(store) if store is not None else None
+        folder = store.special_folder(SENT)
         found = folder is not None and store.find_message_id(folder, row.message_id)
     except (MailStoreError, ConnectionProblem, OSError) as exc:
         logger.warning("Sent folder of outgoing message %s not searchable (%s)", row.pk, exc)
@@ -375,11 +372,11 @@ def _submit(claim: _Claim, submit: Submit) -> Result:
     return Result(Outcome.SENT)
 
 
-def copy_to_sent(pk: int, *, store_for: Callable[[MailAccount], MailStore | None] = _store) -> None:
+def copy_to_sent(pk: int, *, store_for: Callable[[MailAccount], MailStore] = _store) -> None:
     """Put sent row ``pk`` into its account's Sent folder, marked read, unless it is there."""
     row = OutgoingMessage.objects.select_related("account").get(pk=pk, status=Status.SENT)
     store = store_for(row.account)
-    folder = _sent_folder(store) if store is not None else None
+    folder = store.special_folder(SENT)
     if folder is None:
         return
     # A copy whose reply was lost may have been stored: never store it twice.

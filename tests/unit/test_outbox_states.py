@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError
 
 from accounts.models import MailAccount
 from webmail import outbox, tasks
-from webmail.mailstore.base import Folder, MailStoreError
+from webmail.mailstore.base import MailStoreError
 from webmail.mime import Address, build_message
 from webmail.models import OutgoingMessage
 from webmail.transport.smtp import PermanentFailure, TemporaryFailure, Unconfirmed
@@ -44,13 +44,10 @@ class FakeStore:
         self.broken = broken
         self.appended: list[tuple[str, bytes, bool]] = []
 
-    def folders(self):
+    def special_folder(self, use):
         if self.broken:
             raise MailStoreError("server gone")
-        folders = [Folder("INBOX", "/", "\\Inbox")]
-        if self.sent_folder:
-            folders.append(Folder("Sent", "/", "\\Sent"))
-        return folders
+        return "Sent" if use == "\\Sent" and self.sent_folder else None
 
     def find_message_id(self, folder, message_id):
         return message_id in self.holds
