@@ -13,11 +13,10 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Identity, MailAccount
 from webmail.compose.composition import Composition
+from webmail.mailstore.base import MAX_UID
 from webmail.mime.build import Attachment, HeaderInjection, InvalidAddress, parse_recipients
 from webmail.models import Upload
 
-#: RFC 3501: a UID is a non-zero 32-bit number.
-MAX_UID = 2**32 - 1
 #: RFC 5322 2.1.1: a line, and so a Subject, is at most 998 characters.
 MAX_LINE = 998
 

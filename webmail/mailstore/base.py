@@ -14,6 +14,9 @@ from typing import Protocol
 
 from webmail.mime.headers import Address
 
+#: RFC 3501: a UID is a non-zero 32-bit number; anything else names no message.
+MAX_UID = 2**32 - 1
+
 #: Special-use attributes (RFC 6154) in the order a person expects them.
 SPECIAL_USE_ORDER = ("\\Inbox", "\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash")
 

@@ -15,6 +15,7 @@ from accounts.crypto import CredentialError
 from accounts.models import MailAccount
 from webmail import mailstore
 from webmail.mailstore.base import (
+    MAX_UID,
     Folder,
     FolderNotFound,
     MailStore,
@@ -25,8 +26,6 @@ from webmail.mailstore.base import (
 logger = logging.getLogger(__name__)
 
 INBOX = "INBOX"
-#: RFC 3501: a UID is a non-zero 32-bit number; anything else names no message.
-MAX_UID = 2**32 - 1
 
 
 class AccountMixin(LoginRequiredMixin):

@@ -26,8 +26,8 @@ from webmail.compose import drafts, prefill
 from webmail.compose.composition import Composition
 from webmail.compose.editor_html import html_to_text
 from webmail.compose.message import draft_bytes, restore, to_message
-from webmail.forms import MAX_UID, ComposeForm
-from webmail.mailstore.base import MailStoreError
+from webmail.forms import ComposeForm
+from webmail.mailstore.base import MAX_UID, MailStoreError
 from webmail.middleware import DEFAULT_CSP
 from webmail.mime.build import HeaderInjection, InvalidAddress
 from webmail.models import Contact, OutgoingMessage, Upload
