@@ -37,3 +37,20 @@ def make_account(
     account.set_password(mailbox.password)
     account.save()
     return account
+
+
+def unreachable_account(user, email: str = "alice@example.test", **fields) -> MailAccount:
+    """A saved account of ``user`` whose servers nobody answers: for tests that need none."""
+    account = MailAccount(
+        user=user,
+        email=email,
+        login=email,
+        incoming_host="127.0.0.1",
+        incoming_port=9,  # discard: nothing listens there
+        smtp_host="127.0.0.1",
+        smtp_port=9,
+        **fields,
+    )
+    account.set_password("mail-password")
+    account.save()
+    return account

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import MailAccount
+from tests.support.accounts import unreachable_account
 from webmail import outbox
 from webmail.mime import Address, build_message
 from webmail.models import Contact
@@ -100,17 +100,7 @@ def test_suggest_puts_the_most_used_first_and_stops_at_the_limit(alice):
 
 def test_queue_remembers_to_cc_with_names_and_bcc_without(alice, monkeypatch):
     monkeypatch.setattr(outbox, "dispatch", lambda *args: None)
-    account = MailAccount(
-        user=alice,
-        email="alice@example.test",
-        login="alice@example.test",
-        incoming_host="127.0.0.1",
-        incoming_port=143,
-        smtp_host="127.0.0.1",
-        smtp_port=587,
-    )
-    account.set_password("mail-password")
-    account.save()
+    account = unreachable_account(alice)
     message, recipients = build_message(
         sender=Address("Alice", "alice@example.test"),
         to='"Martin, Bob" <bob@example.test>, Zoë Ünal <zoe@exämple.test>',

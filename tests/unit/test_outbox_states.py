@@ -10,6 +10,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import MailAccount
+from tests.support.accounts import unreachable_account
 from webmail import outbox, tasks
 from webmail.mailstore.base import MailStoreError
 from webmail.mime import Address, build_message
@@ -74,18 +75,7 @@ def dispatched(monkeypatch) -> list[tuple[int, object]]:
 @pytest.fixture
 def account(db, django_user_model) -> MailAccount:
     user = django_user_model.objects.create_user(username="alice", password="x")
-    account = MailAccount(
-        user=user,
-        email="alice@example.test",
-        login="alice@example.test",
-        incoming_host="127.0.0.1",
-        incoming_port=143,
-        smtp_host="127.0.0.1",
-        smtp_port=587,
-    )
-    account.set_password("mail-password")
-    account.save()
-    return account
+    return unreachable_account(user)
 
 
 def message():

@@ -22,6 +22,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
+from tests.support.accounts import unreachable_account
 from webmail.mailstore.base import Folder
 from webmail.templatetags.mail import folder_label
 
@@ -378,21 +379,8 @@ def test_unavailable_page_in_french(person, server_entries: list[Entry]) -> None
 
 @pytest.fixture
 def account(person):
-    from accounts.models import MailAccount
-
-    account = MailAccount(
-        user=person,
-        email="camille@example.org",
-        login="camille@example.org",
-        # Nothing listens there: writing needs no IMAP server.
-        incoming_host="127.0.0.1",
-        incoming_port=9,
-        smtp_host="127.0.0.1",
-        smtp_port=9,
-    )
-    account.set_password("unused")
-    account.save()
-    return account
+    # Writing and the outbox need no mail server.
+    return unreachable_account(person, "camille@example.org")
 
 
 def test_compose_page_in_french(client, person, account, server_entries: list[Entry]) -> None:
