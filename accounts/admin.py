@@ -19,6 +19,7 @@ from accounts.forms import (
     AdminSignInForm,
     IdentityInlineFormSet,
     MailAccountAdminForm,
+    MailAccountInlineFormSet,
     ServerPresetAdminForm,
 )
 from accounts.models import Identity, MailAccount, Protocol, ServerPreset
@@ -84,6 +85,8 @@ _ACCOUNT_FIELDSETS = (
                 "incoming_port",
                 "incoming_security",
                 "pop3_delete_after_days",
+                "pop3_deliver_to",
+                "pop3_deliver_folder",
             )
         },
     ),
@@ -143,6 +146,7 @@ class MailAccountAdmin(admin.ModelAdmin):
 class MailAccountInline(admin.StackedInline):
     model = MailAccount
     form = MailAccountAdminForm
+    formset = MailAccountInlineFormSet
     fieldsets = _ACCOUNT_FIELDSETS
     extra = 0
     show_change_link = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT
@@ -193,6 +194,8 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
             "incoming_port",
             "incoming_security",
             "pop3_delete_after_days",
+            "pop3_deliver_to",
+            "pop3_deliver_folder",
             "smtp_host",
             "smtp_port",
             "smtp_security",
@@ -205,14 +208,35 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
             "login": _("Empty: the e-mail address."),
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, person: AbstractBaseUser | None = None, **kwargs) -> None:
+        """``person``: whose account this is, when the form is not the one to say it."""
         super().__init__(*args, **kwargs)
         # Filled in from the preset or the address in clean() when left empty.
         for name in ("incoming_host", "incoming_port", "smtp_host", "smtp_port", "login"):
             self.fields[name].required = False
+        self.fields["pop3_deliver_folder"].required = False
         if not self.instance.password_encrypted:
             self.fields["password"].required = True
             self.fields["password"].help_text = ""
+        self._offer_delivery_targets(person)
+
+    def _offer_delivery_targets(self, person: AbstractBaseUser | None) -> None:
+        """Offer the person's IMAP accounts to deliver into; everyone's while the person is unknown.
+
+        The model's clean() has the last word, whatever is posted.
+        """
+        field = self.fields["pop3_deliver_to"]
+        targets = MailAccount.objects.filter(protocol=Protocol.IMAP).select_related("user")
+        if self.instance.user_id is None and person is None:
+            field.queryset = targets
+            field.label_from_instance = lambda account: f"{account.email} ({account.user})"
+            return
+        # A person not saved yet has no account to offer.
+        person_id = self.instance.user_id or person.pk
+        field.queryset = targets.filter(user_id=person_id).exclude(pk=self.instance.pk)
+
+    def clean_pop3_deliver_folder(self) -> str:
+        return self.cleaned_data["pop3_deliver_folder"].strip() or "INBOX"
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -249,3 +273,10 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
             account.save()
             self._save_m2m()
         return account
+
+
+class MailAccountInlineFormSet(forms.BaseInlineFormSet):
+    """A person's accounts in their admin page: each form knows whose they are."""
+
+    def get_form_kwargs(self, index: int | None) -> dict:
+        return {**super().get_form_kwargs(index), "person": self.instance}

@@ -24,6 +24,12 @@ class Protocol(models.TextChoices):
     POP3 = "pop3", _("POP3")
 
 
+def validate_one_line(value: str) -> None:
+    """Refuses line breaks in what becomes a header (header injection)."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError(_("This must be on one line."), code="line_break")
+
+
 def _port_field(verbose_name: str, **kwargs) -> models.PositiveIntegerField:
     return models.PositiveIntegerField(
         verbose_name, validators=[MinValueValidator(1), MaxValueValidator(65535)], **kwargs
@@ -132,6 +138,26 @@ class MailAccount(TlsTrust):
     )
     # When a POP3 fetch of this account last began, successful or not.
     pop3_last_fetch = models.DateTimeField(_("last POP3 fetch"), null=True, blank=True)
+    pop3_deliver_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="pop3_sources",
+        verbose_name=_("deliver POP3 mail into"),
+        help_text=_(
+            "Another account of the same person, an IMAP one: mail fetched over POP3 is "
+            "added to its folder below instead of being kept by Facteur. Empty: Facteur "
+            "keeps it."
+        ),
+    )
+    pop3_deliver_folder = models.CharField(
+        _("folder to deliver into"),
+        max_length=1000,
+        default="INBOX",
+        validators=[validate_one_line],
+        help_text=_("A folder of that IMAP account, which must exist. Empty: INBOX."),
+    )
 
     class Meta:
         verbose_name = _("mail account")
@@ -143,6 +169,37 @@ class MailAccount(TlsTrust):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        target = self.pop3_deliver_to if self.pop3_deliver_to_id is not None else None
+        if target is not None:
+            if self.protocol != Protocol.POP3:
+                errors["pop3_deliver_to"] = _("Only a POP3 account delivers into another account.")
+            elif target.pk == self.pk:
+                errors["pop3_deliver_to"] = _("An account cannot deliver into itself.")
+            elif target.protocol != Protocol.IMAP:
+                errors["pop3_deliver_to"] = _("Choose an IMAP account.")
+            elif self.user_id is not None and target.user_id != self.user_id:
+                errors["pop3_deliver_to"] = _("Choose an account of the same person.")
+        if (
+            self.pk is not None
+            and self.protocol != Protocol.IMAP
+            and MailAccount.objects.filter(pop3_deliver_to=self.pk).exists()
+        ):
+            errors["protocol"] = _(
+                "POP3 accounts deliver into this one: it must stay an IMAP account."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def delivers_into(self) -> MailAccount | None:
+        """The IMAP account this POP3 account's mail goes into; None when Facteur keeps it."""
+        if self.protocol != Protocol.POP3 or self.pop3_deliver_to_id is None:
+            return None
+        return self.pop3_deliver_to
 
     def set_password(self, raw: str) -> None:
         self.password_encrypted = crypto.encrypt(raw)
@@ -230,12 +287,6 @@ class MailAccount(TlsTrust):
             verify=not self.accept_untrusted,
             timeout=settings.MAIL_CONNECT_TIMEOUT,
         )
-
-
-def validate_one_line(value: str) -> None:
-    """Refuses line breaks in what becomes a header (header injection)."""
-    if "\r" in value or "\n" in value:
-        raise ValidationError(_("This must be on one line."), code="line_break")
 
 
 class Identity(models.Model):

@@ -226,6 +226,10 @@ def _update(instance: ServerPreset | MailAccount | AbstractBaseUser, values: dic
 # -- People ----------------------------------------------------------------
 
 PEOPLE_COLUMNS = ("username", "email", "password", "mail_login", "mail_password", "preset")
+#: Columns a file may add; left out, they change nothing on an existing account.
+OPTIONAL_PEOPLE_COLUMNS = ("protocol", "pop3_delete_after_days")
+
+_MAX_DAYS = 32767  # a PositiveSmallIntegerField on every database
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,9 @@ class _Person:
     mail_login: str
     mail_password: str
     preset: ServerPreset
+    protocol: str
+    # The optional columns the file has, as account fields and their values.
+    account_options: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,10 +254,13 @@ class ImportReport:
 def import_people(path: Path | str) -> ImportReport:
     """Create or update the people and mail accounts listed in a CSV file.
 
-    The header is :data:`PEOPLE_COLUMNS` in any order. ``password`` is the
-    sign-in password; an empty ``password`` or ``mail_password`` keeps the
-    current one, an empty ``mail_login`` means the e-mail address and an empty
-    ``preset`` means the preset of the address's domain. Errors read
+    The header is :data:`PEOPLE_COLUMNS` in any order, with any of
+    :data:`OPTIONAL_PEOPLE_COLUMNS`. ``password`` is the sign-in password; an
+    empty ``password`` or ``mail_password`` keeps the current one, an empty
+    ``mail_login`` means the e-mail address and an empty ``preset`` means the
+    preset of the address's domain. An empty ``protocol`` keeps an account's
+    and makes a new one IMAP, or POP3 when the preset has no IMAP server; an
+    empty ``pop3_delete_after_days`` leaves mail on the server. Errors read
     ``FILE:LINE: column "NAME": problem``.
     """
     source = str(path)
@@ -281,11 +291,19 @@ def _read_people(text: str, source: str) -> list[_Person]:
         if header is None:
             raise ProvisioningError([_("%(file)s: the file is empty.") % {"file": source}])
         columns = [name.strip().lower() for name in header]
-        if sorted(columns) != sorted(PEOPLE_COLUMNS):
+        required = [name for name in columns if name not in OPTIONAL_PEOPLE_COLUMNS]
+        if sorted(required) != sorted(PEOPLE_COLUMNS) or len(set(columns)) < len(columns):
             raise ProvisioningError(
                 [
-                    _("%(file)s:1: the header must name the columns %(columns)s.")
-                    % {"file": source, "columns": ",".join(PEOPLE_COLUMNS)}
+                    _(
+                        "%(file)s:1: the header must name the columns %(columns)s, "
+                        "and may add %(optional)s."
+                    )
+                    % {
+                        "file": source,
+                        "columns": ",".join(PEOPLE_COLUMNS),
+                        "optional": ",".join(OPTIONAL_PEOPLE_COLUMNS),
+                    }
                 ]
             )
         line = reader.line_num + 1
@@ -356,12 +374,20 @@ class _PeopleValidator:
 
         self._check_username(line, username)
         preset = None
+        protocol = ""
+        options: dict[str, object] = {}
         if self._check_email(line, email, username):
             account = self.accounts.get((user.pk, email.lower())) if user else None
             if not mail_password and account is None:
                 self.error(line, "mail_password", _("required for a new mail account."))
-            protocol = account.protocol if account else Protocol.IMAP
+            protocol = self._check_protocol(line, fields.get("protocol", ""), account)
             preset = self._find_preset(line, fields["preset"].strip(), email, protocol)
+            if preset is not None and not protocol:
+                protocol = Protocol.IMAP if preset.imap_host else Protocol.POP3
+            if "pop3_delete_after_days" in fields:
+                options["pop3_delete_after_days"] = self._check_days(
+                    line, fields["pop3_delete_after_days"], protocol
+                )
         if password:
             candidate = self.user_model(username=username, email=email)
             try:
@@ -375,7 +401,9 @@ class _PeopleValidator:
 
         if len(self.errors) > count or preset is None:
             return None
-        return _Person(username, email, password, mail_login, mail_password, preset)
+        return _Person(
+            username, email, password, mail_login, mail_password, preset, protocol, options
+        )
 
     def _check_username(self, line: int, username: str) -> None:
         if not username:
@@ -430,6 +458,46 @@ class _PeopleValidator:
             return False
         return True
 
+    def _check_protocol(self, line: int, value: str, account: MailAccount | None) -> str:
+        """The protocol the line asks for; empty for the account's own or the preset's."""
+        protocol = value.strip().lower()
+        if protocol and protocol not in Protocol.values:
+            self.error(
+                line,
+                "protocol",
+                _("choose one of %(choices)s, or leave it empty.")
+                % {"choices": ", ".join(Protocol.values)},
+            )
+            return ""
+        if account is None:
+            return protocol
+        if protocol and protocol != account.protocol:
+            # Its mail would be left behind: a change to make in the admin site, knowingly.
+            self.error(
+                line,
+                "protocol",
+                _("%(email)s is read over %(protocol)s; change that in the admin site.")
+                % {"email": account.email, "protocol": Protocol(account.protocol).label},
+            )
+        return account.protocol
+
+    def _check_days(self, line: int, value: str, protocol: str) -> int | None:
+        """Days before deletion from the POP3 server; None leaves mail there."""
+        value = value.strip()
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit() and int(value) <= _MAX_DAYS):
+            self.error(
+                line,
+                "pop3_delete_after_days",
+                _("“%(value)s” is not a number of days (0 to %(max)d), nor empty.")
+                % {"value": value, "max": _MAX_DAYS},
+            )
+            return None
+        if protocol and protocol != Protocol.POP3:
+            self.error(line, "pop3_delete_after_days", _("only for a POP3 account."))
+        return int(value)
+
     def _find_preset(self, line: int, name: str, email: str, protocol: str) -> ServerPreset | None:
         if name:
             preset = self.presets_by_name.get(name)
@@ -446,6 +514,8 @@ class _PeopleValidator:
                     _("empty, and no preset serves the domain %(domain)s.") % {"domain": domain},
                 )
                 return None
+        if not protocol:
+            return preset  # the preset's own, which it has a server for
         incoming = preset.pop3_host if protocol == Protocol.POP3 else preset.imap_host
         if not incoming:
             self.error(
@@ -482,7 +552,13 @@ def _provision_account(user: AbstractBaseUser, person: _Person) -> Outcome:
         .first()
     )
     if account is None:
-        account = MailAccount(user=user, email=person.email, login=person.mail_login)
+        account = MailAccount(
+            user=user,
+            email=person.email,
+            login=person.mail_login,
+            protocol=person.protocol,
+            **person.account_options,
+        )
         account.apply_preset(person.preset)
         account.set_password(person.mail_password)
         account.save()
@@ -491,6 +567,7 @@ def _provision_account(user: AbstractBaseUser, person: _Person) -> Outcome:
     target = MailAccount(protocol=account.protocol, login=person.mail_login)
     target.apply_preset(person.preset)
     values = {name: getattr(target, name) for name in _ACCOUNT_FIELDS}
+    values.update(person.account_options)
     outcome = _update(account, values)
     if person.mail_password and _decrypts_to(account.password_encrypted) != person.mail_password:
         # Encrypting again gives a new token even for the same password: only when it changed.

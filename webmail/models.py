@@ -250,6 +250,45 @@ class LocalMailbox(models.Model):
         return str(self.account)
 
 
+class SyncState(models.Model):
+    """What the background checks last learnt of one account, for its open pages.
+
+    Workers write it after each check or fetch; a page asks for it every few
+    seconds, which costs one query and no mail server round trip.
+    """
+
+    account = models.OneToOneField(
+        "accounts.MailAccount",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="sync_state",
+        verbose_name=_("mail account"),
+    )
+    # A digest of every folder's counts and of the Inbox's next UID: it changes
+    # whenever a page showing the account has something to update.
+    token = models.CharField(_("token"), max_length=64, blank=True)
+    inbox_unread = models.PositiveIntegerField(_("unread in the Inbox"), null=True, blank=True)
+    inbox_uidvalidity = models.PositiveBigIntegerField(null=True, blank=True)
+    inbox_uidnext = models.PositiveBigIntegerField(null=True, blank=True)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    # When a check was last queued: an open page asks for one at most this often.
+    requested_at = models.DateTimeField(_("check requested"), null=True, blank=True)
+    # Until when a running check holds the account, so that workers never check it twice at once.
+    checking_until = models.DateTimeField(_("checking until"), null=True, blank=True)
+    # What the last check could not do, in words for the person; empty when it went well.
+    problem = models.TextField(_("problem"), blank=True)
+    # A POP3 fetch in progress: how many of how many new messages are stored.
+    progress_done = models.PositiveIntegerField(null=True, blank=True)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sync state")
+        verbose_name_plural = _("sync states")
+
+    def __str__(self) -> str:
+        return str(self.account)
+
+
 class LocalMessage(models.Model):
     """A message Facteur keeps itself (fetched over POP3): its bytes and what lists show.
 
@@ -335,8 +374,15 @@ class Pop3Uidl(models.Model):
     """A message fetched from a POP3 server, by its UIDL: never fetched again.
 
     Kept when the person deletes the message in Facteur, and after it is
-    deleted from the server.
+    deleted from the server. A message delivered into an IMAP account is
+    "delivering" from just before its APPEND until the server confirmed it:
+    such a message is looked for again by the next fetch, never deleted.
     """
+
+    class State(models.TextChoices):
+        STORED = "stored", _("kept by Facteur")
+        DELIVERING = "delivering", _("being delivered")
+        DELIVERED = "delivered", _("delivered into an IMAP account")
 
     account = models.ForeignKey(
         "accounts.MailAccount",
@@ -347,6 +393,7 @@ class Pop3Uidl(models.Model):
     uidl = models.CharField(_("UIDL"), max_length=70)  # RFC 1939: 1 to 70 characters
     first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
     deleted_from_server = models.BooleanField(_("deleted from the server"), default=False)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.STORED)
 
     class Meta:
         verbose_name = _("fetched POP3 message")

@@ -1,29 +1,32 @@
-"""Fetching a POP3 account into Facteur's own store, each message exactly once.
+"""Fetching a POP3 account, each message exactly once.
 
 A message is recognised by its UIDL (RFC 1939). Each new one is retrieved and
-stored with its UIDL in one transaction, so a fetch that stops anywhere keeps
-what it stored and the next one carries on: nothing is lost, nothing is stored
-twice. Fetches of one account take turns through a lease on its LocalMailbox
-row, which holds across processes on SQLite and PostgreSQL alike.
+handed to the account's sink (``pop3sink``): Facteur's own store, or a folder
+of an IMAP account of the same person. The sink records the UIDL in step with
+storing the message, so a fetch that stops anywhere keeps what it stored and
+the next one carries on: nothing is lost, nothing is stored twice. Fetches of
+one account take turns through a lease on its LocalMailbox row, which holds
+across processes on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
 import logging
 import poplib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount, Protocol
-from webmail.mailstore.local import allocate_uid
-from webmail.models import LocalMailbox, LocalMessage, Pop3Uidl
+from webmail.mailstore.base import MailStoreError
+from webmail.models import LocalMailbox, Pop3Uidl
+from webmail.pop3sink import Sink, sink_for
 from webmail.transport.endpoint import Endpoint
 from webmail.transport.pop3 import POP3_ERRORS, close_quietly, open_pop3, pop3_problem, pop3_reply
 
@@ -116,14 +119,19 @@ class _Lease:
         MailAccount.objects.filter(pk=account_id).update(pop3_last_fetch=now)
         return cls(account_id, until)
 
-    def renew_with_uid(self, until: datetime) -> int:
-        """Renew the lease and allocate a local UID, within the caller's transaction."""
-        uid = allocate_uid(
-            self.account_id, where=Q(fetching_until=self.until), fetching_until=until
-        )
-        if uid is None:
-            raise FetchInProgress
-        return uid
+    @contextmanager
+    def renewed(self) -> Iterator[None]:
+        """A transaction that first renews the lease; FetchInProgress when another fetch has it."""
+        until = timezone.now() + LEASE
+        with transaction.atomic():
+            # The write comes first, so that SQLite takes its write lock before anything is read.
+            renewed = LocalMailbox.objects.filter(
+                pk=self.account_id, fetching_until=self.until
+            ).update(fetching_until=until)
+            if not renewed:
+                raise FetchInProgress
+            yield
+        self.until = until
 
     def release(self) -> None:
         LocalMailbox.objects.filter(pk=self.account_id, fetching_until=self.until).update(
@@ -139,8 +147,9 @@ def fetch(
     ``progress(done, total)`` is called once before the first new message and
     after each one is stored. Raises FetchInProgress when another fetch of the
     account is running, FetchError when the server cannot be fetched from
-    without guessing, and ConnectionProblem when it cannot be reached or the
-    connection fails; what was stored before then stays stored.
+    without guessing or the IMAP account it delivers into fails, and
+    ConnectionProblem when it cannot be reached or the connection fails; what
+    was stored before then stays stored.
     """
     if account.protocol != Protocol.POP3:
         raise ValueError("Only a POP3 account is fetched.")
@@ -182,22 +191,38 @@ class _Fetch:
         self.progress = progress or (lambda done, total: None)
 
     def run(self) -> FetchResult:
+        sink = sink_for(self.account, self.lease.renewed)
         try:
             listing = self.listing()
             sizes = parse_scan_listing(self.client.list()[1])
-            known = set(
-                Pop3Uidl.objects.filter(account=self.account).values_list("uidl", flat=True)
+            states = dict(
+                Pop3Uidl.objects.filter(account=self.account).values_list("uidl", "state")
             )
-            new = [(number, uidl) for number, uidl in listing if uidl not in known]
+            # New, or left half delivered by a fetch that stopped.
+            new = [
+                (number, uidl)
+                for number, uidl in listing
+                if states.get(uidl, Pop3Uidl.State.DELIVERING) == Pop3Uidl.State.DELIVERING
+            ]
             stored = 0
             self.progress(0, len(new))
             for done, (number, uidl) in enumerate(new, start=1):
-                stored += self.fetch_one(number, uidl, sizes.get(number))
+                stored += self.fetch_one(sink, number, uidl, sizes.get(number), uidl in states)
                 self.progress(done, len(new))
             doomed = self.delete_old(listing)
             self.client.quit()  # the server deletes at QUIT, and only then
         except POP3_ERRORS as exc:
             raise pop3_problem(exc, self.endpoint) from None
+        except MailStoreError as exc:
+            # Only a sink that delivers into an IMAP account talks to a mail store.
+            raise FetchError(
+                _("The mail could not be delivered into %(account)s (%(folder)s): %(reason)s")
+                % {
+                    "account": self.account.delivers_into,
+                    "folder": self.account.pop3_deliver_folder,
+                    "reason": exc,
+                }
+            ) from exc
         self.mark_deleted(doomed)
         return FetchResult(new=stored, deleted=len(doomed), total_on_server=len(listing))
 
@@ -216,26 +241,15 @@ class _Fetch:
             ) from None
         return parse_uidl_listing(lines)
 
-    def fetch_one(self, number: int, uidl: str, size: int | None) -> bool:
-        partial = size is not None and size > settings.POP3_MAX_MESSAGE_BYTES
+    def fetch_one(
+        self, sink: Sink, number: int, uidl: str, size: int | None, resumed: bool
+    ) -> bool:
+        partial = sink.headers_only(size)
         if partial:
             raw = message_bytes(self.client.top(number, 0)[1])
         else:
             raw = message_bytes(self.client.retr(number)[1])
-        message = LocalMessage.from_bytes(self.account, raw, uid=0, size=size, partial=partial)
-        until = timezone.now() + LEASE
-        try:
-            with transaction.atomic():
-                message.uid = self.lease.renew_with_uid(until)
-                Pop3Uidl.objects.create(account=self.account, uidl=uidl)
-                message.save()
-        except IntegrityError:
-            if not Pop3Uidl.objects.filter(account=self.account, uidl=uidl).exists():
-                raise
-            # Stored meanwhile by a fetch that outlived its lease: once is enough.
-            return False
-        self.lease.until = until
-        return True
+        return sink.put(uidl, raw, size=size, partial=partial, resumed=resumed)
 
     def delete_old(self, listing: list[tuple[int, str]]) -> list[str]:
         """DELE the messages fetched long enough ago; the UIDLs marked for deletion."""
@@ -243,10 +257,13 @@ class _Fetch:
         if days is None:
             return []
         cutoff = timezone.now() - timedelta(days=days)
+        # A message not yet known to be in its IMAP folder stays on the server.
         old = set(
             Pop3Uidl.objects.filter(
                 account=self.account, deleted_from_server=False, first_seen__lt=cutoff
-            ).values_list("uidl", flat=True)
+            )
+            .exclude(state=Pop3Uidl.State.DELIVERING)
+            .values_list("uidl", flat=True)
         )
         doomed = []
         for number, uidl in listing:

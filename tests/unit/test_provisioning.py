@@ -444,3 +444,125 @@ def test_stored_mail_password_that_no_key_decrypts_is_replaced(tmp_path):
     assert report.accounts == {Outcome.UPDATED: 1}
     token = MailAccount.objects.get().password_encrypted
     assert crypto.decrypt(token) == "Mail-pass-1"
+
+
+# -- import_people: protocol and POP3 options -------------------------------
+
+POP3_HEADER = (
+    "username,email,password,mail_login,mail_password,preset,protocol,pop3_delete_after_days\n"
+)
+
+
+def write_pop3_csv(tmp_path: Path, *lines: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(POP3_HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("presets")
+def test_import_makes_pop3_accounts_with_their_options(tmp_path):
+    path = write_pop3_csv(
+        tmp_path,
+        "alice,alice@example.org,Sign-in-pass-1,,Mail-pass-1,,imap,\n",
+        "bob,bob@partner.example,Sign-in-pass-2,,Mail-pass-2,partner,POP3,30\n",
+    )
+
+    report = import_people(path)
+
+    assert report.accounts == {Outcome.CREATED: 2}
+    alice = MailAccount.objects.get(email="alice@example.org")
+    assert (alice.protocol, alice.pop3_delete_after_days) == (Protocol.IMAP, None)
+    bob = MailAccount.objects.get(email="bob@partner.example")
+    assert (bob.protocol, bob.incoming_host, bob.incoming_port, bob.incoming_security) == (
+        Protocol.POP3,
+        "pop.partner.example",
+        995,
+        Security.TLS,
+    )
+    assert bob.pop3_delete_after_days == 30
+
+    before = snapshot()
+    assert import_people(path).accounts == {Outcome.UNCHANGED: 2}
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("presets")
+def test_a_new_account_is_pop3_when_its_preset_has_only_a_pop3_server(tmp_path):
+    add_preset(
+        "pop-only",
+        domain="pop.example",
+        pop3="pop.pop.example:995",
+        pop3_security="tls",
+        smtp="smtp.pop.example:587",
+        smtp_security="starttls",
+    )
+    import_people(write_csv(tmp_path, "carol,carol@pop.example,Sign-in-pass-3,,Mail-pass-3,\n"))
+
+    account = MailAccount.objects.get(email="carol@pop.example")
+    assert (account.protocol, account.incoming_host) == (Protocol.POP3, "pop.pop.example")
+
+
+@pytest.mark.usefixtures("presets")
+def test_deletion_days_change_only_when_the_column_is_there(tmp_path):
+    bob = "bob,bob@partner.example,Sign-in-pass-2,,Mail-pass-2,partner,pop3,"
+    import_people(write_pop3_csv(tmp_path, bob + "7\n"))
+    account = MailAccount.objects.get(email="bob@partner.example")
+
+    # Without the columns, the account keeps its protocol and its days.
+    report = import_people(write_csv(tmp_path, PEOPLE[1].replace("bob.partner", "")))
+    assert report.accounts == {Outcome.UNCHANGED: 1}
+    account.refresh_from_db()
+    assert (account.protocol, account.pop3_delete_after_days) == (Protocol.POP3, 7)
+
+    # With them, empty means: leave mail on the server.
+    assert import_people(write_pop3_csv(tmp_path, bob + "\n")).accounts == {Outcome.UPDATED: 1}
+    account.refresh_from_db()
+    assert account.pop3_delete_after_days is None
+
+
+@pytest.mark.usefixtures("presets")
+def test_protocol_and_days_are_checked_with_line_and_column(tmp_path):
+    import_people(write_csv(tmp_path, PEOPLE[0]))
+    path = write_pop3_csv(
+        tmp_path,
+        "alice,alice@example.org,,,,,pop3,\n",
+        "bob,bob@partner.example,Sign-in-pass-2,,Mail-pass-2,partner,smtp,\n",
+        "carol,carol@example.org,Sign-in-pass-3,,Mail-pass-3,,,-1\n",
+        "dave,dave@example.org,Sign-in-pass-4,,Mail-pass-4,,imap,30\n",
+        "erin,erin@partner.example,Sign-in-pass-5,,Mail-pass-5,partner,pop3,99999\n",
+        "fred,fred@example.org,Sign-in-pass-6,,Mail-pass-6,office,pop3,\n",
+    )
+
+    with pytest.raises(ProvisioningError) as excinfo:
+        import_people(path)
+
+    assert [error.removeprefix(f"{path}:") for error in excinfo.value.errors] == [
+        '2: column "protocol": alice@example.org is read over IMAP; change that in the admin site.',
+        '3: column "protocol": choose one of imap, pop3, or leave it empty.',
+        '4: column "pop3_delete_after_days": “-1” is not a number of days (0 to 32767), nor empty.',
+        '5: column "pop3_delete_after_days": only for a POP3 account.',
+        '6: column "pop3_delete_after_days": “99999” is not a number of days (0 to 32767), '
+        "nor empty.",
+        '7: column "preset": the preset “office” has no POP3 server.',
+    ]
+    assert MailAccount.objects.get().protocol == Protocol.IMAP
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "username,email,password,mail_login,mail_password,preset,protocol,protocol\n",
+        "username,email,password,mail_login,mail_password,preset,pop3_deliver_to\n",
+    ],
+)
+@pytest.mark.django_db
+def test_optional_columns_are_named_once_and_known(tmp_path, header):
+    path = tmp_path / "people.csv"
+    path.write_text(header)
+    with pytest.raises(ProvisioningError) as excinfo:
+        import_people(path)
+    assert excinfo.value.errors == [
+        f"{path}:1: the header must name the columns "
+        "username,email,password,mail_login,mail_password,preset, "
+        "and may add protocol,pop3_delete_after_days."
+    ]

@@ -1,14 +1,21 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from accounts.provisioning import PEOPLE_COLUMNS, ImportReport, Outcome, ProvisioningError
+from accounts.provisioning import (
+    OPTIONAL_PEOPLE_COLUMNS,
+    PEOPLE_COLUMNS,
+    ImportReport,
+    Outcome,
+    ProvisioningError,
+)
 from accounts.provisioning import import_people as run_import
 
 
 class Command(BaseCommand):
     help = (
         "Create or update people and their mail accounts from a UTF-8 CSV file with the "
-        f"header {','.join(PEOPLE_COLUMNS)}. Nothing is written unless every line is valid."
+        f"header {','.join(PEOPLE_COLUMNS)}, and optionally the columns "
+        f"{','.join(OPTIONAL_PEOPLE_COLUMNS)}. Nothing is written unless every line is valid."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
