@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import MailAccount
@@ -145,6 +146,22 @@ def sanitised_body(
         )
         cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def cid_url_resolver(
+    account: MailAccount, raw: RawMessage, message: ParsedMessage
+) -> Callable[[str], str | None]:
+    """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
+    by_cid = {part.content_id: part for part in message.attachments if part.content_id}
+
+    def cid_url(content_id: str) -> str | None:
+        part = by_cid.get(content_id)
+        if part is None or part.content_type not in INLINE_IMAGE_TYPES:
+            return None
+        token = inline_token(account, raw.folder, raw.uidvalidity, raw.uid, part.part_id)
+        return reverse("webmail:inline-part", args=[token])
+
+    return cid_url
 
 
 def cached_body(

@@ -270,3 +270,58 @@ def test_pop3_drafts_are_kept_locally_one_copy_at_a_time(account):
     drafts.delete_draft(account, second)
     drafts.delete_draft(account, second)
     assert not account.local_messages.exists()
+
+
+def test_move_takes_those_messages_only_in_one_query_keeping_their_uids(account, store):
+    for uid in (1, 2, 3, 4):
+        keep(account, uid, message(uid), flagged=uid == 3)
+    keep(account, 5, message(5), folder="Archive")
+    with CaptureQueriesContext(connection) as queries:
+        store.move("INBOX", [1, 3, 99], "Archive")
+    assert len(queries) == 1
+    assert [m.uid for m in store.page("INBOX", 1, per_page=10).items] == [4, 2]
+    assert [m.uid for m in store.page("Archive", 1, per_page=10).items] == [5, 3, 1]
+    moved = store.message("Archive", 3)
+    assert (moved.raw, moved.flags) == (message(3), {"\\Flagged"})
+    with pytest.raises(MessageNotFound):
+        store.message("INBOX", 3)
+
+
+def test_moved_messages_can_come_back_and_new_ones_never_take_their_uids(account, store):
+    LocalMailbox.objects.create(account=account, next_uid=3)
+    keep(account, 1, message(1))
+    keep(account, 2, message(2))
+    store.move("INBOX", [1, 2], "Trash")
+    store.move("Trash", [1], "INBOX")
+    assert store.append("INBOX", message(3)) == 3
+    assert [m.uid for m in store.page("INBOX", 1, per_page=10).items] == [3, 1]
+    assert [m.uid for m in store.page("Trash", 1, per_page=10).items] == [2]
+
+
+def test_move_to_a_persons_own_folder_and_not_to_one_that_does_not_exist(account, store):
+    keep(account, 1, message(1))
+    keep(account, 2, message(2), folder="Clients")
+    store.move("INBOX", [1], "Clients")
+    assert [m.uid for m in store.page("Clients", 1, per_page=10).items] == [2, 1]
+    with pytest.raises(FolderNotFound):
+        store.move("Clients", [1, 2], "Nowhere")
+    assert store.page("Clients", 1, per_page=10).total == 2
+
+
+def test_move_of_nothing_or_to_the_same_folder_changes_nothing(account, store):
+    keep(account, 1, message(1))
+    with CaptureQueriesContext(connection) as queries:
+        store.move("INBOX", [], "Trash")
+        store.move("INBOX", [1], "INBOX")
+    assert len(queries) == 0
+    assert store.page("INBOX", 1, per_page=10).total == 1
+
+
+def test_move_leaves_another_accounts_messages_where_they_are(account, store, django_user_model):
+    other = pop3_account(django_user_model.objects.create_user(username="other"))
+    keep(account, 1, message(1))
+    keep(other, 1, message(1))
+    store.move("INBOX", [1], "Junk")
+    assert LocalStore(other).page("INBOX", 1, per_page=10).total == 1
+    assert LocalStore(other).page("Junk", 1, per_page=10).total == 0
+    assert store.page("Junk", 1, per_page=10).total == 1

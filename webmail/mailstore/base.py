@@ -56,6 +56,16 @@ class Folder:
 
 
 @dataclass(frozen=True)
+class FolderStatus:
+    """What a folder holds now, as a check for new mail learns it (RFC 3501 STATUS)."""
+
+    uidvalidity: int
+    uidnext: int
+    unread: int
+    total: int
+
+
+@dataclass(frozen=True)
 class MessageSummary:
     uid: int
     subject: str
@@ -112,8 +122,15 @@ class RawMessage:
 class MailStore(Protocol):
     """Where one mail account's messages come from."""
 
-    def folders(self) -> list[Folder]:
-        """Every folder, special-use first, with unread counts where known."""
+    def folders(self, *, fresh: bool = False) -> list[Folder]:
+        """Every folder, special-use first, with unread counts where known.
+
+        ``fresh`` asks for every count now rather than from the cache.
+        """
+        ...
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        """The folder's UIDVALIDITY, next UID and counts, asked now."""
         ...
 
     def page(
@@ -150,6 +167,13 @@ class MailStore(Protocol):
 
     def delete(self, folder: str, uids: Sequence[int]) -> None:
         """Remove these messages, and no other, from ``folder``; missing ones are no error."""
+        ...
+
+    def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+        """Move these messages, and no other, from ``folder`` to ``target`` at once.
+
+        Missing ones are no error; a ``target`` that does not exist is FolderNotFound.
+        """
         ...
 
     def add_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str]) -> None:

@@ -22,6 +22,8 @@ from imapclient.response_types import BodyData, Envelope
 from webmail.mailstore.base import (
     SPECIAL_USE_ORDER,
     Folder,
+    FolderNotFound,
+    FolderStatus,
     MailStoreError,
     MessageNotFound,
     MessageSummary,
@@ -71,6 +73,7 @@ _SPECIAL_NAMES = {
     "deleted items": "\\Trash",
     "deleted messages": "\\Trash",
 }
+_STATUS_ITEMS = ("UIDVALIDITY", "UIDNEXT", "UNSEEN", "MESSAGES")
 _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
 _REPLY_PREFIXES = ("re:", "fw:", "fwd:", "aw:", "tr:")
 #: The response code of a tagged APPEND reply naming the new message (RFC 4315).
@@ -93,9 +96,9 @@ class ImapStore:
 
     # MailStore ----------------------------------------------------------------
 
-    def folders(self) -> list[Folder]:
+    def folders(self, *, fresh: bool = False) -> list[Folder]:
         tree: list[Folder] | None = cache.get(self._key("folders"))
-        counts = self._cached_counts(tree or [])
+        counts = {} if fresh else self._cached_counts(tree or [])
         missing = (
             None
             if tree is None
@@ -104,6 +107,7 @@ class ImapStore:
         if tree is None or missing:
 
             def refresh(session: ImapSession) -> tuple[list[Folder], dict[str, tuple[int, int]]]:
+                _catch_up(session)
                 fresh: dict[str, tuple[int, int]] = {}
                 names = missing
                 listed = tree
@@ -122,6 +126,21 @@ class ImapStore:
             replace(f, unread=counts[f.name][0], total=counts[f.name][1]) if f.name in counts else f
             for f in tree
         ]
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        def ask(session: ImapSession) -> FolderStatus:
+            _catch_up(session)
+            values = session.client.folder_status(folder, _STATUS_ITEMS)
+            return FolderStatus(
+                uidvalidity=values.get(b"UIDVALIDITY", 0),
+                uidnext=values.get(b"UIDNEXT", 0),
+                unread=values.get(b"UNSEEN", 0),
+                total=values.get(b"MESSAGES", 0),
+            )
+
+        status = self._run(ask)
+        cache.set(self._count_key(folder), (status.unread, status.total), COUNTS_TTL)
+        return status
 
     def page(
         self,
@@ -227,24 +246,57 @@ class ImapStore:
         return uid
 
     def delete(self, folder: str, uids: Sequence[int]) -> None:
-        """Remove these messages from ``folder`` at once, leaving every other one as it is.
-
-        With UIDPLUS, UID EXPUNGE (RFC 4315) removes exactly these. Without it they
-        are only marked \\Deleted: a plain EXPUNGE would also remove whatever other
-        messages the person (or another program) marked deleted and still keeps,
-        as clients that show deleted messages struck through let them do.
-        """
+        """Remove these messages from ``folder`` at once, leaving every other one as it is
+        (see ``_expunge`` for servers without UIDPLUS)."""
         if not uids:
             return
 
         def remove(session: ImapSession) -> None:
             session.select(folder, readonly=False, refresh=False)
-            session.client.add_flags(list(uids), [DELETED], silent=True)
-            if session.has("UIDPLUS"):
-                session.client.uid_expunge(list(uids))
+            _expunge(session, uids)
 
         self._run(remove)
         cache.delete(self._count_key(folder))
+
+    def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+        """Move these messages from ``folder`` to ``target``, however many, at once.
+
+        With MOVE (RFC 6851) that is one UID MOVE. Without it they are copied, then
+        removed as ``delete`` removes them (so without UIDPLUS too, the originals
+        stay behind marked \\Deleted). Not retried on a new connection: a
+        COPY whose reply was lost may have been done, and a second one would leave
+        two copies in ``target``.
+        """
+        if not uids or target == folder:
+            return
+
+        def relocate(session: ImapSession) -> None:
+            session.select(folder, readonly=False, refresh=False)
+            try:
+                if session.has("MOVE"):
+                    session.client.move(list(uids), target)
+                else:
+                    session.client.copy(list(uids), target)
+                    _expunge(session, uids)
+            except imaplib.IMAP4.error as exc:
+                # RFC 3501: [TRYCREATE] says the target does not exist; servers
+                # that do not send it are asked.
+                if isinstance(exc, imaplib.IMAP4.abort) or (
+                    "[TRYCREATE]" not in server_reply(exc).upper()
+                    and session.client.folder_exists(target)
+                ):
+                    raise
+                raise FolderNotFound(
+                    _("The folder %(name)s does not exist.") % {"name": target}
+                ) from None
+
+        try:
+            self._run(relocate, idempotent=False)
+        except FolderNotFound:
+            # A folder the cached list may still offer is gone: list them again.
+            cache.delete(self._key("folders"))
+            raise
+        cache.delete_many([self._count_key(folder), self._count_key(target)])
 
     def add_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str]) -> None:
         if not uids or not flags:
@@ -347,6 +399,16 @@ def _list_folders(
             statuses[_folder_name(name)] = (values.get(b"UNSEEN", 0), values.get(b"MESSAGES", 0))
     folders = [_folder(flags, delimiter, name, session) for flags, delimiter, name in listed]
     return _ordered(folders), statuses
+
+
+def _catch_up(session: ImapSession) -> None:
+    """Let the session see the mail that arrived since it last looked.
+
+    Dovecot answers STATUS (and LIST-STATUS) of the selected folder from the
+    session's own view of it, which only a command such as NOOP brings up to date.
+    """
+    if session.folder is not None:
+        session.select(session.folder, readonly=session.readonly)
 
 
 def _status(session: ImapSession, name: str) -> tuple[int, int]:
@@ -560,6 +622,19 @@ def _disposition(body: tuple, maintype: str) -> str:
     if isinstance(value, tuple) and value and isinstance(value[0], bytes):
         return _text(value[0]).lower()
     return ""
+
+
+def _expunge(session: ImapSession, uids: Sequence[int]) -> None:
+    """Remove these messages of the selected folder, and no other.
+
+    With UIDPLUS, UID EXPUNGE (RFC 4315) removes exactly these. Without it they
+    are only marked \\Deleted: a plain EXPUNGE would also remove whatever other
+    messages the person (or another program) marked deleted and still keeps,
+    as clients that show deleted messages struck through let them do.
+    """
+    session.client.add_flags(list(uids), [DELETED], silent=True)
+    if session.has("UIDPLUS"):
+        session.client.uid_expunge(list(uids))
 
 
 def _appended_uid(reply: bytes | str | None) -> int | None:

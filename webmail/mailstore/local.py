@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from webmail.mailstore.base import (
     Folder,
     FolderNotFound,
+    FolderStatus,
     MessageNotFound,
     MessageSummary,
     Page,
@@ -76,17 +77,13 @@ _SUMMARY_FIELDS = (
 _FLAG_FIELDS = {"\\seen": "seen", "\\flagged": "flagged", "\\answered": "answered"}
 
 
-def allocate_uid(account_id: int, *, where: Q | None = None, **changes) -> int | None:
+def allocate_uid(account_id: int) -> int:
     """The next local UID of the account, within the caller's transaction.
 
-    ``changes`` are made to its LocalMailbox row in the same statement, and only
-    if the row also matches ``where``; None when it does not (or does not exist).
     The write comes first, so that SQLite takes its write lock before anything
     is read.
     """
-    rows = LocalMailbox.objects.filter(where or Q(), pk=account_id)
-    if not rows.update(next_uid=F("next_uid") + 1, **changes):
-        return None
+    LocalMailbox.objects.filter(pk=account_id).update(next_uid=F("next_uid") + 1)
     return LocalMailbox.objects.values_list("next_uid", flat=True).get(pk=account_id) - 1
 
 
@@ -98,7 +95,8 @@ class LocalStore:
 
     # MailStore ----------------------------------------------------------------
 
-    def folders(self) -> list[Folder]:
+    def folders(self, *, fresh: bool = False) -> list[Folder]:
+        # Counted from the rows each time: ``fresh`` or not, they are current.
         counts = {
             row["folder"]: (row["unread"], row["total"])
             for row in self._messages()
@@ -110,6 +108,24 @@ class LocalStore:
             (name for name in counts if name not in _SPECIAL_BY_NAME), key=_path_key
         )
         return [self._folder(name, *counts.get(name, (0, 0))) for name in names]
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        counts = (
+            self._messages()
+            .filter(folder=folder)
+            .aggregate(total=Count("pk"), unread=Count("pk", filter=Q(seen=False)))
+        )
+        next_uid = (
+            LocalMailbox.objects.filter(pk=self.account.pk)
+            .values_list("next_uid", flat=True)
+            .first()
+        )
+        return FolderStatus(
+            uidvalidity=UIDVALIDITY,
+            uidnext=next_uid or 1,
+            unread=counts["unread"],
+            total=counts["total"],
+        )
 
     def page(
         self,
@@ -186,6 +202,18 @@ class LocalStore:
         """Remove these messages; their UIDLs stay, so a fetch never brings them back."""
         if uids:
             self._messages().filter(folder=folder, uid__in=list(uids)).delete()
+
+    def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+        """Move these messages to ``target`` in one UPDATE.
+
+        A message keeps its UID: UIDs come from one counter for the whole account,
+        so no other message of ``target`` has it, and (folder, UID) still names
+        one message.
+        """
+        if not self._exists(target):
+            raise _folder_not_found(target)
+        if uids and target != folder:
+            self._messages().filter(folder=folder, uid__in=list(uids)).update(folder=target)
 
     def add_flags(self, folder: str, uids: Sequence[int], flags: Sequence[str]) -> None:
         fields = {_FLAG_FIELDS[f.lower()]: True for f in flags if f.lower() in _FLAG_FIELDS}

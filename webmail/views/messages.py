@@ -1,8 +1,8 @@
-"""Reading one message: its page, its sandboxed body, its source."""
+"""Reading one message: its page, its sandboxed body, its source, where it can be moved."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -17,14 +17,17 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.generic import TemplateView
 
 from webmail import reading
-from webmail.mailstore.base import RawMessage
+from webmail.mailstore.base import Folder
 from webmail.mime import ParsedMessage, Part
 from webmail.models import TrustedSender
 from webmail.sanitize import plain_text_to_html
+from webmail.templatetags.mail import folder_label
 from webmail.views.base import AccountMixin
 
 SEEN = "\\Seen"
 TRUSTED_SENDER_MAX_LENGTH = TrustedSender._meta.get_field("email").max_length
+#: The message list's own query, carried from a message back to its list.
+LIST_QUERY = ("page", "sort", "dir")
 
 
 def body_csp(request: HttpRequest, allow_remote: bool) -> str:
@@ -54,9 +57,68 @@ def _sender_email(message: ParsedMessage) -> str | None:
     return message.sender[0].email if message.sender else None
 
 
+def destination_label(folder: Folder) -> str:
+    """A folder as a list of destinations names it: a nested one by its whole path."""
+    return folder_label(folder) if folder.depth == 0 else " / ".join(folder.path)
+
+
+def _special(folders: list[Folder], use: str) -> Folder | None:
+    # The first selectable one, as MailStore.special_folder chooses.
+    return next((f for f in folders if f.special_use == use and f.selectable), None)
+
+
+def _within(name: str, folder: Folder) -> bool:
+    """Whether ``name`` is ``folder`` or a folder inside it."""
+    inside = bool(folder.delimiter) and name.startswith(folder.name + folder.delimiter)
+    return name == folder.name or inside
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where the actions of the message page can take a message of one folder."""
+
+    #: Where Archive moves it; None when there is no archive or the message is in it.
+    archive: Folder | None
+    #: Where Delete moves it; None when Delete removes it for good: in the trash (or
+    #: a folder inside it), as mail clients do, or when there is no trash.
+    trash: Folder | None
+    #: What "Move to…" offers: every folder that can hold mail but this one.
+    targets: list[Folder]
+
+    @classmethod
+    def of(cls, folders: list[Folder], current: str) -> Destinations:
+        archive, trash = _special(folders, "\\Archive"), _special(folders, "\\Trash")
+        return cls(
+            archive=None if archive is None or _within(current, archive) else archive,
+            trash=None if trash is None or _within(current, trash) else trash,
+            targets=[f for f in folders if f.selectable and f.name != current],
+        )
+
+    def target(self, name: str) -> Folder | None:
+        return next((f for f in self.targets if f.name == name), None)
+
+
 class MessageMixin(AccountMixin):
     def message_query(self, **extra) -> str:
         return urlencode({"folder": self.folder, **extra})
+
+    def list_query(self) -> dict[str, str]:
+        """The page and order of the list the message was opened from, when known."""
+        return {name: self.request.GET[name] for name in LIST_QUERY if self.request.GET.get(name)}
+
+    def list_url(self) -> str:
+        return (
+            reverse("webmail:mailbox", args=[self.account.pk])
+            + "?"
+            + urlencode({"folder": self.folder, **self.list_query()})
+        )
+
+    def message_url(self) -> str:
+        return (
+            reverse("webmail:message", args=[self.account.pk, self.kwargs["uid"]])
+            + "?"
+            + self.message_query(**self.list_query())
+        )
 
     def remote_query(self, uidvalidity: int) -> dict[str, str]:
         """The query that shows the message with its remote content."""
@@ -73,21 +135,6 @@ class MessageMixin(AccountMixin):
             self.kwargs["uid"],
             self.request.GET.get("grant"),
         )
-
-    def cid_resolver(self, raw: RawMessage, message: ParsedMessage) -> Callable[[str], str | None]:
-        """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
-        by_cid = {part.content_id: part for part in message.attachments if part.content_id}
-
-        def cid_url(content_id: str) -> str | None:
-            part = by_cid.get(content_id)
-            if part is None or part.content_type not in reading.INLINE_IMAGE_TYPES:
-                return None
-            token = reading.inline_token(
-                self.account, raw.folder, raw.uidvalidity, raw.uid, part.part_id
-            )
-            return reverse("webmail:inline-part", args=[token])
-
-        return cid_url
 
 
 class MessageView(MessageMixin, TemplateView):
@@ -106,15 +153,17 @@ class MessageView(MessageMixin, TemplateView):
             raw,
             message,
             allow_remote=allow_remote,
-            cid_url=self.cid_resolver(raw, message),
+            cid_url=reading.cid_url_resolver(account, raw, message),
         )
         if SEEN not in raw.flags:
             self.store.mark_seen(self.folder, uid)
+        folders = self.store.folders()
+        destinations = Destinations.of(folders, self.folder)
 
         return super().get_context_data(
             account=account,
             accounts=self.accounts,
-            folders=self.store.folders(),
+            folders=folders,
             folder=self.folder,
             message=message,
             sender_email=sender,
@@ -145,10 +194,21 @@ class MessageView(MessageMixin, TemplateView):
             + self.message_query(download=1),
             compose_url=reverse("webmail:compose", args=[account.pk]),
             compose_query=self.message_query(),
-            mailbox_url=reverse("webmail:mailbox", args=[account.pk])
-            + "?"
-            + urlencode({"folder": self.folder}),
+            mailbox_url=self.list_url(),
+            destinations=destinations,
+            move_choices=[(f.name, destination_label(f)) for f in destinations.targets],
+            archive_url=self._action_url("webmail:message-archive"),
+            # The version shown goes along, for the confirmation of a deletion for good.
+            delete_url=self._action_url("webmail:message-delete", v=raw.uidvalidity),
+            move_url=self._action_url("webmail:message-move"),
             **kwargs,
+        )
+
+    def _action_url(self, name: str, **extra) -> str:
+        return (
+            reverse(name, args=[self.account.pk, self.kwargs["uid"]])
+            + "?"
+            + self.message_query(**self.list_query(), **extra)
         )
 
     def _attachment_url(self, part: Part, uidvalidity: int) -> str:
@@ -159,7 +219,7 @@ class MessageView(MessageMixin, TemplateView):
         )
 
 
-def _uidvalidity(request: HttpRequest) -> int:
+def requested_uidvalidity(request: HttpRequest) -> int:
     try:
         return int(request.GET.get("v", ""))
     except ValueError as exc:
@@ -171,7 +231,7 @@ class MessageBodyView(MessageMixin, View):
     """The sanitised HTML body, alone, for the sandboxed frame of the message page."""
 
     def get(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
-        uidvalidity = _uidvalidity(request)
+        uidvalidity = requested_uidvalidity(request)
         allow_remote = self.remote_granted(uidvalidity)
         body = reading.cached_body(self.account, self.folder, uidvalidity, uid, allow_remote)
         if body is None:
@@ -185,7 +245,7 @@ class MessageBodyView(MessageMixin, View):
                 raw,
                 message,
                 allow_remote=allow_remote,
-                cid_url=self.cid_resolver(raw, message),
+                cid_url=reading.cid_url_resolver(self.account, raw, message),
             )
         response = TemplateResponse(request, "mail/message_body.html", {"body": body})
         response.headers["Content-Security-Policy"] = body_csp(request, allow_remote)
@@ -217,7 +277,7 @@ class AllowRemoteContentView(MessageMixin, View):
 
     def post(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
         target = reverse("webmail:message", args=[self.account.pk, uid])
-        uidvalidity = _uidvalidity(request)
+        uidvalidity = requested_uidvalidity(request)
         if request.POST.get("scope") != "sender":
             return redirect(target + "?" + self.message_query(**self.remote_query(uidvalidity)))
         raw = reading.cached_raw(self.store, self.account, self.folder, uidvalidity, uid)
