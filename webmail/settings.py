@@ -209,6 +209,15 @@ MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1
 POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Seconds between two fetches of one POP3 account.
 POP3_FETCH_INTERVAL = env_int("FACTEUR_POP3_FETCH_INTERVAL", 300)
+# New mail: an open page asks Facteur (not the mail server) for news this often,
+# in seconds; a worker checks the account's server for it when its last check is
+# older than MAIL_CHECK_SECONDS, and every account at least every
+# MAIL_BACKGROUND_CHECK_SECONDS, whether a page is open or not.
+MAIL_POLL_SECONDS = env_int("FACTEUR_MAIL_POLL_SECONDS", 15)
+MAIL_CHECK_SECONDS = env_int("FACTEUR_MAIL_CHECK_SECONDS", 30)
+MAIL_BACKGROUND_CHECK_SECONDS = env_int("FACTEUR_MAIL_BACKGROUND_CHECK_SECONDS", 300)
+# New Inbox messages a check opens and sanitises ahead of the person, at most.
+MAIL_PRERENDER_COUNT = env_int("FACTEUR_MAIL_PRERENDER_COUNT", 10)
 
 LOGGING = {
     "version": 1,
@@ -254,4 +263,5 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "webmail.tasks.sweep_outbox", "schedule": 60.0},
     "fetch-due-pop3": {"task": "webmail.tasks.fetch_due_pop3", "schedule": 60.0},
+    "check-due-mail": {"task": "webmail.tasks.check_due_mail", "schedule": 60.0},
 }

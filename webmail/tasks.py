@@ -1,4 +1,5 @@
-"""Celery tasks: sending mail, what follows a send, the periodic sweep, and POP3 fetches."""
+"""Celery tasks: sending mail, what follows a send, the periodic sweep, POP3 fetches and
+new-mail checks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MailAccount, Protocol
-from webmail import outbox, pop3fetch
+from webmail import outbox, pop3fetch, sync
 from webmail.mailstore.base import MailStoreError
 from webmail.models import Upload
 from webmail.transport.imap import ConnectionProblem
@@ -68,13 +69,20 @@ def fetch_pop3(account_id: int) -> None:
     if account is None:
         return
     try:
-        pop3fetch.fetch(account)
+        pop3fetch.fetch(account, progress=sync.progress_recorder(account))
     except pop3fetch.FetchInProgress:
         logger.info("POP3 account %s is being fetched already.", account_id)
+        return
     except (pop3fetch.FetchError, ConnectionProblem) as exc:
         # The next fetch is due after the usual interval, not sooner: a server
         # refusing the password is not asked again every minute.
         logger.warning("POP3 account %s not fetched: %s", account_id, exc.message)
+        problem = exc.message
+    else:
+        problem = ""
+    # What was stored before a failure is new mail all the same, wherever it went.
+    _check(account.delivers_into or account)
+    sync.fetch_ended(account, problem)
 
 
 @shared_task(ignore_result=True)
@@ -96,3 +104,31 @@ def fetch_due_pop3() -> int:
         fetch_pop3.delay(account_id)
         queued += 1
     return queued
+
+
+@shared_task(ignore_result=True)
+def check_mail(account_id: int) -> None:
+    """Check account ``account_id`` for new mail and record what changed, for its open pages."""
+    account = MailAccount.objects.filter(pk=account_id).select_related("user").first()
+    if account is not None:
+        _check(account)
+
+
+@shared_task(ignore_result=True)
+def check_due_mail() -> int:
+    """Queue a check of each IMAP account not checked for a while; run by beat.
+
+    Returns how many were queued.
+    """
+    queued = 0
+    for account_id in sync.due_for_background_check():
+        check_mail.delay(account_id)
+        queued += 1
+    return queued
+
+
+def _check(account: MailAccount) -> None:
+    try:
+        sync.check(account)
+    except sync.CheckInProgress:
+        logger.info("Account %s is being checked already.", account.pk)

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from webmail.views import compose, folders, messages, outbox, parts
+from webmail.views import actions, compose, folders, messages, outbox, parts, sync
 
 mail_patterns = [
     path("", folders.HomeView.as_view(), name="home"),
     path("a/<int:account_id>/", folders.MailboxView.as_view(), name="mailbox"),
+    path("a/<int:account_id>/status/", sync.SyncStatusView.as_view(), name="sync-status"),
+    path("a/<int:account_id>/check/", sync.CheckMailView.as_view(), name="check-mail"),
     path("a/<int:account_id>/m/<int:uid>/", messages.MessageView.as_view(), name="message"),
     path(
         "a/<int:account_id>/m/<int:uid>/body/",
@@ -22,6 +24,21 @@ mail_patterns = [
         "a/<int:account_id>/m/<int:uid>/remote-content/",
         messages.AllowRemoteContentView.as_view(),
         name="allow-remote-content",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/archive/",
+        actions.ArchiveMessageView.as_view(),
+        name="message-archive",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/delete/",
+        actions.DeleteMessageView.as_view(),
+        name="message-delete",
+    ),
+    path(
+        "a/<int:account_id>/m/<int:uid>/move/",
+        actions.MoveMessageView.as_view(),
+        name="message-move",
     ),
     path(
         "a/<int:account_id>/m/<int:uid>/part/<str:part_id>/",

@@ -453,11 +453,12 @@ def test_screens_read_the_accounts_once(
     mail_server.deliver(mail_user.address, message("Counted").as_bytes())
     signed_in_client.get(mailbox_url(mail_account))  # opens the pooled connection
     # The session, the person, their accounts (the current one and the switcher's
-    # list at once), and for a message whether its sender is trusted.
-    with django_assert_num_queries(3):
+    # list at once), the account's new-mail state and the problems of POP3
+    # accounts delivering into it, and for a message whether its sender is trusted.
+    with django_assert_num_queries(5):
         page = signed_in_client.get(mailbox_url(mail_account))
     assert page.content.decode().count('class="account-switcher"') == 1
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         assert signed_in_client.get(message_url(mail_account, 1)).status_code == 200
 
 

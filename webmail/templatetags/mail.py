@@ -64,3 +64,15 @@ def address_list(addresses) -> str:
     return ", ".join(
         f"{a.name} <{a.email}>" if a.name and a.email else (a.name or a.email) for a in addresses
     )
+
+
+@register.inclusion_tag("mail/_sync_status.html", takes_context=True)
+def sync_status(context: template.Context, account, folder: str | None) -> dict:
+    """The new-mail state of ``account``, which the page then keeps polling."""
+    from webmail import sync
+    from webmail.views.sync import status_context
+
+    return {
+        **status_context(account, sync.state_of(account), folder),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -51,6 +51,14 @@ class MailboxView(AccountMixin, TemplateView):
 
     template_name = "mail/mailbox.html"
 
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        target = self.account.delivers_into
+        if target is not None:
+            # This POP3 account's mail goes into a folder of another account: it is there.
+            url = reverse("webmail:mailbox", args=[target.pk])
+            return redirect(f"{url}?{urlencode({'folder': self.account.pop3_deliver_folder})}")
+        return super().get(request, *args, **kwargs)
+
     def get_template_names(self) -> list[str]:
         if self.request.headers.get("HX-Request") and self.request.headers.get("HX-Target") == (
             "message-list"
