@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import MailAccount, Protocol
 from webmail import sync
-from webmail.mailstore.base import Folder
+from webmail.mailstore.base import Folder, MailStoreError
 from webmail.models import SyncState
 from webmail.views.base import AccountMixin
 
@@ -98,7 +98,12 @@ class SyncStatusView(AccountMixin, View):
             queue_check(account)
         folders = None
         if state.token and request.GET.get("token") != state.token:
-            folders = self.store.folders(fresh=True)
+            try:
+                folders = self.store.folders(fresh=True)
+            except MailStoreError:
+                # The counts stay as the page shows them; the state, its problem
+                # included, is news enough.
+                folders = None
         folder = request.GET.get("folder") and self.folder
         return render(
             request,
