@@ -109,6 +109,10 @@ DATABASES = {
         conn_max_age=env_int("FACTEUR_DB_CONN_MAX_AGE", 60),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web app and the workers use the database at once: with a write-ahead
+    # log, pages are read while a worker writes (a POP3 fetch commits every message).
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
