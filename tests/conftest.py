@@ -41,6 +41,39 @@ def mail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMailS
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: What a basic IMAP4rev1 server announces: no SORT, THREAD, ESEARCH, MOVE, UIDPLUS,
+#: LIST-STATUS or SPECIAL-USE, so that every fallback is taken.
+BASIC_IMAP_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE"
+
+
+@pytest.fixture(scope="session")
+def basic_mail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMailServer]:
+    """A second Dovecot and Postfix whose IMAP announces only ``BASIC_IMAP_CAPABILITY``."""
+    LocalMailServer.ensure_installed()
+    root = Path(tempfile.mkdtemp(prefix="facteur-basic-mail-"))
+    server = LocalMailServer(root, imap_capability=BASIC_IMAP_CAPABILITY)
+    try:
+        with server:
+            yield server
+    finally:
+        logs = tmp_path_factory.mktemp("basic-mail-logs")
+        for log in (server.dovecot_log, server.postfix_log):
+            if log.exists():
+                shutil.copy(log, logs)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def basic_mail_user(basic_mail_server: LocalMailServer) -> MailUser:
+    """A new mailbox on the basic mail server, unique to this test."""
+    user = MailUser(
+        address=f"user-{uuid.uuid4().hex[:12]}@{basic_mail_server.domain}",
+        password=secrets.token_urlsafe(12),
+    )
+    basic_mail_server.add_user(user.address, user.password)
+    return user
+
+
 @pytest.fixture
 def mail_user(mail_server: LocalMailServer) -> MailUser:
     """A new mailbox on the suite's mail server, unique to this test."""

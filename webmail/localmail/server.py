@@ -124,8 +124,13 @@ class LocalMailServer:
         domain: str = "example.test",
         host: str = "127.0.0.1",
         base_port: int | None = None,
+        imap_capability: str | None = None,
     ) -> None:
         """Prepare a server; nothing runs until ``start()``.
+
+        ``imap_capability``, when given, replaces the IMAP capabilities Dovecot
+        announces (its ``imap_capability`` setting): a server without SORT,
+        THREAD or MOVE, say, as older or smaller servers are.
 
         ``host`` must be a loopback address literal. Ports are picked free at
         the first ``start()`` and kept afterwards, unless ``base_port`` is
@@ -136,6 +141,7 @@ class LocalMailServer:
         self.domain = domain.lower()
         self.host = host
         self.base_port = base_port
+        self.imap_capability = imap_capability
         self.ca_file = self.root / "tls" / "ca.pem"
         self._cert_file = self.root / "tls" / "server.pem"
         self._key_file = self.root / "tls" / "server.key"
@@ -365,6 +371,7 @@ class LocalMailServer:
             f"  mailbox {name} {{\n    special_use = \\{name}\n    auto = subscribe\n  }}\n"
             for name in ("Drafts", "Sent", "Archive", "Junk", "Trash")
         )
+        capability = f"  imap_capability = {self.imap_capability}\n" if self.imap_capability else ""
         return f"""\
 # Written by LocalMailServer; rewritten at every start.
 base_dir = {self._base_dir}
@@ -413,7 +420,7 @@ namespace inbox {{
 mail_plugins = $mail_plugins quota
 protocol imap {{
   mail_plugins = $mail_plugins imap_quota
-}}
+{capability}}}
 plugin {{
   quota = count:User quota
   quota_rule = *:storage=1G
