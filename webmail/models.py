@@ -14,9 +14,11 @@ from django.utils.translation import gettext_lazy as _
 from webmail.compose.composition import format_addresses
 from webmail.mime.headers import Address
 from webmail.mime.parse import ParseLimits, parse_message
+from webmail.search import BODY_TEXT_CHARS, body_text
+from webmail.threads import reference_fields
 
-# Indexing needs the headers and the parts, not the text of the body.
-_INDEX_LIMITS = ParseLimits(max_text_chars=0)
+# Indexing reads the headers, the parts and as much of the body as a search looks through.
+_INDEX_LIMITS = ParseLimits(max_text_chars=BODY_TEXT_CHARS)
 
 
 class TrustedSender(models.Model):
@@ -316,7 +318,14 @@ class LocalMessage(models.Model):
     recipients = models.TextField(_("recipients"), blank=True)
     date = models.DateTimeField(_("date"), null=True, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+    # The identifiers of In-Reply-To and References, space-separated: what puts the
+    # message in its conversation without reading its bytes again.
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=998, blank=True)
+    references = models.TextField(_("References"), blank=True)
     has_attachments = models.BooleanField(_("has attachments"), default=False)
+    # The body's text, casefolded and cut (webmail.search.body_text): what a search
+    # of the body looks through without parsing every message again.
+    body_text = models.TextField(_("text of the body"), blank=True, editable=False)
     seen = models.BooleanField(_("read"), default=False)
     flagged = models.BooleanField(_("flagged"), default=False)
     answered = models.BooleanField(_("answered"), default=False)
@@ -353,6 +362,7 @@ class LocalMessage(models.Model):
         """
         parsed = parse_message(raw, limits=_INDEX_LIMITS)
         sender = parsed.sender[0] if parsed.sender else None
+        in_reply_to, references = reference_fields(raw)
         return cls(
             account=account,
             folder=folder,
@@ -366,7 +376,10 @@ class LocalMessage(models.Model):
             recipients=format_addresses((*parsed.to, *parsed.cc)),
             date=parsed.date,
             message_id=(parsed.message_id or "")[:998],
+            in_reply_to=in_reply_to[:998],
+            references=references,
             has_attachments=any(not part.inline for part in parsed.attachments),
+            body_text=body_text(parsed.text, parsed.html),
         )
 
 
@@ -402,3 +415,57 @@ class Pop3Uidl(models.Model):
 
     def __str__(self) -> str:
         return self.uidl
+
+
+class LocalFolder(models.Model):
+    """A folder of the person's own in what Facteur keeps for an account.
+
+    Messages name their folder themselves; a row here keeps a folder that holds
+    none yet, and whether the person wants it in the folder list.
+    """
+
+    account = models.ForeignKey(
+        "accounts.MailAccount",
+        on_delete=models.CASCADE,
+        related_name="local_folders",
+        verbose_name=_("mail account"),
+    )
+    name = models.CharField(_("name"), max_length=1000)
+    subscribed = models.BooleanField(_("subscribed"), default=True)
+
+    class Meta:
+        verbose_name = _("local folder")
+        verbose_name_plural = _("local folders")
+        ordering = ["account", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="unique_local_folder")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailPreferences(models.Model):
+    """How one person likes to read mail; a row only once they have changed something."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="mail_preferences",
+        verbose_name=_("person"),
+    )
+    # Conversations by default, as in the webmail most people know.
+    conversations = models.BooleanField(_("group messages into conversations"), default=True)
+
+    class Meta:
+        verbose_name = _("mail preferences")
+        verbose_name_plural = _("mail preferences")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @classmethod
+    def of(cls, user) -> MailPreferences:
+        """The person's preferences: the defaults, unsaved, until they change one."""
+        return cls.objects.filter(user=user).first() or cls(user=user)

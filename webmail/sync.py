@@ -40,6 +40,9 @@ INBOX = "INBOX"
 CHECK_LEASE = timedelta(minutes=2)
 #: A fetch's progress is written at most this often, in seconds: a page polls it, no faster.
 PROGRESS_INTERVAL = 1.0
+#: A check asks for the quota again when what is known of it is older than this, in
+#: seconds: GETQUOTAROOT costs up to 185 ms on a big account, and the quota changes slowly.
+QUOTA_REFRESH_SECONDS = 300
 
 
 class CheckInProgress(Exception):
@@ -92,6 +95,11 @@ def _record(account: MailAccount, store: MailStore, previous: SyncState) -> None
         checked_at=timezone.now(),
         problem="",
     )
+    try:
+        store.quota(max_age=QUOTA_REFRESH_SECONDS)
+    except (MailStoreError, ConnectionProblem) as exc:
+        # The counts were recorded; the page shows the quota it had.
+        logger.info("quota of account %s not refreshed: %s", account.pk, type(exc).__name__)
     if previous.inbox_uidvalidity == inbox.uidvalidity and previous.inbox_uidnext:
         newest = range(
             max(previous.inbox_uidnext, inbox.uidnext - settings.MAIL_PRERENDER_COUNT),

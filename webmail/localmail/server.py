@@ -23,8 +23,8 @@ logins are answered within half a second, without Dovecot's growing penalty
 (the tests all come from one address). All mail belongs to the unprivileged
 system user ``mail`` (Dovecot refuses uid 0).
 The inbox namespace auto-creates and subscribes the special-use folders Drafts,
-Sent, Archive, Junk and Trash, and the quota plugin (count backend, 1 GiB)
-answers GETQUOTAROOT.
+Sent, Archive, Junk and Trash, and the quota plugin (count backend, 1 GiB unless
+``add_user`` sets another rule) answers GETQUOTAROOT.
 
 Postfix accepts mail for ``domain`` on a plain SMTP port (no authentication,
 like an MX) and on submission ports (STARTTLS, or implicit TLS on the
@@ -261,16 +261,25 @@ class LocalMailServer:
 
     # Users and mail ------------------------------------------------------
 
-    def add_user(self, address: str, password: str) -> None:
-        """Create the user, or set its password if it exists; the login is the address."""
+    def add_user(self, address: str, password: str, *, quota_rule: str | None = None) -> None:
+        """Create the user, or set its password if it exists; the login is the address.
+
+        ``quota_rule``, a Dovecot quota rule such as ``*:storage=2M``, replaces the
+        1 GiB limit for this user's IMAP and POP3 sessions (LMTP delivery keeps it).
+        """
         address = address.lower()
         if not _ADDRESS_RE.match(address):
             raise ValueError(f"Unsupported address for the local mail server: {address!r}")
         if not password or any(ch in password for ch in "\r\n\0"):
             raise ValueError("The password must be non-empty and on one line.")
+        if quota_rule is not None and not re.fullmatch(r"[\w*:=.%+-]+", quota_rule):
+            raise ValueError(f"Unsupported quota rule: {quota_rule!r}")
         salt = secrets.token_bytes(16)
         digest = hashlib.sha512(password.encode() + salt).digest()
-        entry = f"{address}:{{SSHA512}}{base64.b64encode(digest + salt).decode()}\n"
+        # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields, where a
+        # userdb_ field of the passdb overrides the static userdb's.
+        extra = f"::::::userdb_quota_rule={quota_rule}" if quota_rule else ""
+        entry = f"{address}:{{SSHA512}}{base64.b64encode(digest + salt).decode()}{extra}\n"
         local_part, domain = address.split("@")
         path = self._users_dir / domain / local_part
         with self._users_lock:
