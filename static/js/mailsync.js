@@ -61,6 +61,10 @@
       showTitle(unread);
     }
     var changed = lastToken !== null && token !== lastToken;
+    // A selection in progress is not wiped: the list is refreshed once it is cleared.
+    if (changed && document.querySelector("#message-list form[data-selection] input:checked")) {
+      return;
+    }
     var arrived = !isNaN(unread) && lastUnread !== null && unread > lastUnread ? unread - lastUnread : 0;
     lastToken = token;
     if (!isNaN(unread)) {
