@@ -7,12 +7,14 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import TemplateView
 
 from webmail.views.base import AccountMixin
+from webmail.views.conversations import conversation_rows, conversations_enabled
 
 #: The orders a person can choose, with the store's name for each.
 SORT_CHOICES = {
@@ -59,14 +61,38 @@ class MailboxView(AccountMixin, TemplateView):
             return redirect(f"{url}?{urlencode({'folder': self.account.pop3_deliver_folder})}")
         return super().get(request, *args, **kwargs)
 
+    @cached_property
+    def prefers_conversations(self) -> bool:
+        return conversations_enabled(self.request)
+
+    @cached_property
+    def conversation_mode(self) -> bool:
+        """Conversations as the person chose, newest first; any other order lists single
+        messages, and so does Drafts, whose messages open one by one in the editor."""
+        newest_first = self.request.GET.get("sort", DEFAULT_SORT) == DEFAULT_SORT and (
+            self.request.GET.get("dir", "desc") != "asc"
+        )
+        return (
+            newest_first
+            and self.prefers_conversations
+            and self.store.special_folder("\\Drafts") != self.folder
+        )
+
     def get_template_names(self) -> list[str]:
         if self.request.headers.get("HX-Request") and self.request.headers.get("HX-Target") == (
             "message-list"
         ):
+            if self.conversation_mode:
+                return ["mail/_thread_list.html"]
             return ["mail/_message_list.html"]
         return [self.template_name]
 
     def get_context_data(self, **kwargs) -> dict:
+        kwargs.update(
+            conversations=self.conversation_mode, prefers_conversations=self.prefers_conversations
+        )
+        if self.conversation_mode:
+            return super().get_context_data(**self._conversation_context(), **kwargs)
         sort = self.request.GET.get("sort", DEFAULT_SORT)
         if sort not in SORT_CHOICES:
             sort = DEFAULT_SORT
@@ -111,3 +137,25 @@ class MailboxView(AccountMixin, TemplateView):
             sent_notice=_outgoing_pk(self.request.GET.get("sent")),
             **kwargs,
         )
+
+    def _conversation_context(self) -> dict:
+        page = self.store.conversations(
+            self.folder,
+            _page_number(self.request.GET.get("page")),
+            per_page=settings.MESSAGES_PER_PAGE,
+        )
+        return {
+            "account": self.account,
+            "accounts": self.accounts,
+            "folders": self.store.folders(),
+            "folder": self.folder,
+            "current_folder": page.folder,
+            "page": page,
+            "rows": conversation_rows(self.account, self.folder, page),
+            "folder_query": urlencode({"folder": self.folder}),
+            "mailbox_url": reverse("webmail:mailbox", args=[self.account.pk]),
+            "sent_notice": _outgoing_pk(self.request.GET.get("sent")),
+            "sort": DEFAULT_SORT,
+            "direction": "desc",
+            "sort_choices": SORT_CHOICES,
+        }
