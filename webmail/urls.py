@@ -2,13 +2,50 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from webmail.views import actions, compose, folders, messages, outbox, parts, sync
+from webmail.views import (
+    actions,
+    bulk,
+    compose,
+    conversations,
+    folder_admin,
+    folders,
+    messages,
+    outbox,
+    parts,
+    search,
+    sync,
+    unified,
+)
 
 mail_patterns = [
     path("", folders.HomeView.as_view(), name="home"),
     path("a/<int:account_id>/", folders.MailboxView.as_view(), name="mailbox"),
+    path("all/", unified.UnifiedInboxView.as_view(), name="unified"),
+    path("list-mode/", conversations.ListModeView.as_view(), name="list-mode"),
+    path(
+        "a/<int:account_id>/t/<int:uid>/",
+        conversations.ConversationView.as_view(),
+        name="conversation",
+    ),
     path("a/<int:account_id>/status/", sync.SyncStatusView.as_view(), name="sync-status"),
     path("a/<int:account_id>/check/", sync.CheckMailView.as_view(), name="check-mail"),
+    path("a/<int:account_id>/search/", search.SearchView.as_view(), name="search"),
+    path("a/<int:account_id>/folders/", folder_admin.ManageFoldersView.as_view(), name="folders"),
+    path(
+        "a/<int:account_id>/folders/rename/",
+        folder_admin.RenameFolderView.as_view(),
+        name="folder-rename",
+    ),
+    path(
+        "a/<int:account_id>/folders/delete/",
+        folder_admin.DeleteFolderView.as_view(),
+        name="folder-delete",
+    ),
+    path(
+        "a/<int:account_id>/folders/subscription/",
+        folder_admin.FolderSubscriptionView.as_view(),
+        name="folder-subscription",
+    ),
     path("a/<int:account_id>/m/<int:uid>/", messages.MessageView.as_view(), name="message"),
     path(
         "a/<int:account_id>/m/<int:uid>/body/",
@@ -40,6 +77,22 @@ mail_patterns = [
         actions.MoveMessageView.as_view(),
         name="message-move",
     ),
+    # The message list's selection: one POST each, back to the list.
+    path("a/<int:account_id>/selection/read/", bulk.MarkReadView.as_view(), name="bulk-mark-read"),
+    path(
+        "a/<int:account_id>/selection/unread/",
+        bulk.MarkUnreadView.as_view(),
+        name="bulk-mark-unread",
+    ),
+    path("a/<int:account_id>/selection/flag/", bulk.FlagView.as_view(), name="bulk-flag"),
+    path("a/<int:account_id>/selection/unflag/", bulk.UnflagView.as_view(), name="bulk-unflag"),
+    path("a/<int:account_id>/selection/archive/", bulk.ArchiveView.as_view(), name="bulk-archive"),
+    path("a/<int:account_id>/selection/junk/", bulk.JunkView.as_view(), name="bulk-junk"),
+    path("a/<int:account_id>/selection/delete/", bulk.DeleteView.as_view(), name="bulk-delete"),
+    path("a/<int:account_id>/selection/move/", bulk.MoveView.as_view(), name="bulk-move"),
+    path("a/<int:account_id>/selection/copy/", bulk.CopyView.as_view(), name="bulk-copy"),
+    path("a/<int:account_id>/undo-move/", bulk.UndoMoveView.as_view(), name="bulk-undo"),
+    path("a/<int:account_id>/empty-trash/", bulk.EmptyTrashView.as_view(), name="empty-trash"),
     path(
         "a/<int:account_id>/m/<int:uid>/part/<str:part_id>/",
         parts.AttachmentView.as_view(),
