@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import shutil
 import statistics
 import sys
@@ -31,30 +30,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
-os.environ.setdefault("FACTEUR_DEBUG", "1")
-# A database of its own, so that the benchmark never touches the demo's.
-os.environ.setdefault(
-    "DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='facteur-bench-db-')}/db"
-)
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from imapclient import IMAPClient
 
-import django
-
-django.setup()
-
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.urls import reverse  # noqa: E402
-from imapclient import IMAPClient  # noqa: E402
-
-from accounts.models import MailAccount, Security  # noqa: E402
-from bench.seed import seed_maildir  # noqa: E402
-from webmail.localmail import LocalMailServer  # noqa: E402
-from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore  # noqa: E402
-from webmail.mailstore.pool import SessionPool, pool  # noqa: E402
-from webmail.mime.parse import parse_message  # noqa: E402
-from webmail.transport.imap import open_imap  # noqa: E402
+import bench.environment  # noqa: F401  (sets Django up first)
+from accounts.models import MailAccount, Security
+from bench.seed import seed_maildir
+from webmail.localmail import LocalMailServer
+from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore
+from webmail.mailstore.pool import SessionPool, pool
+from webmail.mime.parse import parse_message
+from webmail.transport.imap import open_imap
 
 PER_PAGE = 50
 
