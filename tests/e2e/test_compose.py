@@ -38,6 +38,8 @@ def writer(page: Page, make_person, new_mailbox, mail_server):
 def open_editor(page: Page) -> None:
     page.get_by_role("link", name=re.compile("Write")).click()
     expect(page.locator("trix-editor")).to_be_visible()
+    # The page's scripts run once it has loaded: events sent before find no one listening.
+    page.wait_for_load_state()
 
 
 def fill_message(page: Page, to: str, subject: str, text: str) -> None:
