@@ -4,12 +4,10 @@ IMAP account on the real Dovecot and for a POP3 account's local store."""
 
 from __future__ import annotations
 
-import contextlib
-import imaplib
 import os
 import pwd
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -22,6 +20,7 @@ from django.urls import reverse
 from accounts.models import MailAccount, Protocol
 from tests.support.accounts import make_account
 from tests.support.mailboxes import imap as imap_of
+from tests.support.mailboxes import imap_commands
 from webmail import pop3fetch
 from webmail.mailstore.base import ALL
 from webmail.mailstore.imap import ImapStore
@@ -43,24 +42,6 @@ def message(number: int) -> bytes:
     msg["Message-ID"] = f"<bulk-{number}@example.org>"
     msg.set_content(f"Body of message {number}.")
     return msg.as_bytes()
-
-
-@contextlib.contextmanager
-def imap_commands() -> Iterator[list[str]]:
-    """Every IMAP command any connection sends meanwhile, as "UID MOVE 1:* Archive"."""
-    sent: list[str] = []
-    original = imaplib.IMAP4._command
-
-    def record(self, name, *args):
-        words = [name, *(a.decode() if isinstance(a, bytes) else str(a) for a in args)]
-        sent.append(" ".join(words).replace('"', ""))
-        return original(self, name, *args)
-
-    imaplib.IMAP4._command = record
-    try:
-        yield sent
-    finally:
-        imaplib.IMAP4._command = original
 
 
 def changes(sent: list[str]) -> list[str]:

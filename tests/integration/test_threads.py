@@ -5,9 +5,9 @@ and the choice between conversations and single messages."""
 from __future__ import annotations
 
 import html
-import imaplib
 import importlib
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -21,6 +21,7 @@ from accounts.models import MailAccount, Protocol
 from tests.support.accounts import make_account
 from tests.support.corpus import corpus_messages, require_corpus
 from tests.support.mailboxes import imap as imap_of
+from tests.support.mailboxes import imap_commands
 from webmail.mailstore.imap import ImapStore
 from webmail.mailstore.local import LocalStore
 from webmail.models import LocalMessage, MailPreferences
@@ -102,17 +103,10 @@ def fill(client: IMAPClient) -> None:
 
 
 @pytest.fixture
-def commands(monkeypatch) -> list[str]:
+def commands() -> Iterator[list[str]]:
     """Every command line that IMAP clients of this process send from now on, untagged."""
-    sent: list[str] = []
-    original = imaplib.IMAP4.send
-
-    def record(self, data: bytes) -> None:
-        sent.append(data.decode("ascii", "replace").partition(" ")[2].strip())
-        original(self, data)
-
-    monkeypatch.setattr(imaplib.IMAP4, "send", record)
-    return sent
+    with imap_commands() as sent:
+        yield sent
 
 
 @pytest.fixture

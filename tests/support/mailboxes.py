@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import imaplib
 from collections.abc import Iterator
 
 from imapclient import IMAPClient
@@ -14,6 +15,28 @@ from webmail.transport.imap import close_quietly, open_imap
 
 #: Bound on waiting for a message to be sent or to arrive.
 DELIVERY_TIMEOUT = 40.0
+
+
+@contextlib.contextmanager
+def imap_commands() -> Iterator[list[str]]:
+    """Every IMAP command line any connection of this process sends meanwhile, without
+    its tag or quotes, as "UID MOVE 1:* Archive": what proves which commands Facteur used,
+    since a server runs commands (SORT, THREAD, MOVE) it does not announce."""
+    sent: list[str] = []
+    original = imaplib.IMAP4.send
+
+    def record(self, data: bytes) -> None:
+        # A literal's bytes or its closing CRLF go out alone: only tagged lines are commands.
+        line = bytes(data).decode("utf-8", "replace").partition(" ")[2].strip()
+        if line:
+            sent.append(line.replace('"', ""))
+        original(self, data)
+
+    imaplib.IMAP4.send = record
+    try:
+        yield sent
+    finally:
+        imaplib.IMAP4.send = original
 
 
 @contextlib.contextmanager
