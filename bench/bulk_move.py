@@ -35,15 +35,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from imapclient import DELETED, IMAPClient
 
 import bench.environment  # noqa: F401  (sets Django up first)
-from accounts.models import MailAccount, Security
-from bench.seed import seed_maildir
+from bench.seed import seeded_account
 from webmail.localmail import LocalMailServer
 from webmail.mailstore.base import ALL
 from webmail.mailstore.imap import BULK_TIMEOUT, ImapStore
@@ -71,22 +69,9 @@ def move_back(client: IMAPClient, count: int) -> None:
 
 
 def measure(server: LocalMailServer, count: int, repeat: int) -> dict[str, list[float]]:
-    address, password = f"bulk-{count}@{server.domain}", f"bulk-password-{count}"
-    seconds = seed_maildir(server, address, password, count)
+    account, seconds = seeded_account(server, "bulk", count)
     print(f"Seeded {count:,} messages in {seconds:.1f} s.", flush=True)
-    person = get_user_model().objects.create_user(username=f"bulk-{count}")
-    account = MailAccount(
-        user=person,
-        email=address,
-        login=address,
-        incoming_host=server.host,
-        incoming_port=server.imap_port,
-        incoming_security=Security.STARTTLS,
-        ca_file=str(server.ca_file),
-    )
-    account.set_password(password)
-    account.smtp_host, account.smtp_port = server.host, server.submission_port
-    account.save()
+    person = account.user
     browser = Client(HTTP_HOST="localhost")
     browser.force_login(person)
     archive_url = reverse("webmail:bulk-archive", args=[account.pk]) + "?folder=INBOX"

@@ -30,15 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from imapclient import IMAPClient
 
 import bench.environment  # noqa: F401  (sets Django up first)
-from accounts.models import MailAccount, Security
-from bench.seed import seed_maildir
+from bench.seed import seeded_account
 from webmail.localmail import LocalMailServer
 from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore
 from webmail.mailstore.pool import SessionPool, pool
@@ -82,21 +80,8 @@ def raw_message(client: IMAPClient, uid: int) -> bytes:
 
 
 def measure(server: LocalMailServer, count: int, repeat: int) -> dict:
-    address, password = f"bench-{count}@{server.domain}", f"bench-password-{count}"
-    seconds = seed_maildir(server, address, password, count)
-    person = get_user_model().objects.create_user(username=f"bench-{count}")
-    account = MailAccount(
-        user=person,
-        email=address,
-        login=address,
-        incoming_host=server.host,
-        incoming_port=server.imap_port,
-        incoming_security=Security.STARTTLS,
-        ca_file=str(server.ca_file),
-    )
-    account.set_password(password)
-    account.smtp_host, account.smtp_port = server.host, server.submission_port
-    account.save()
+    account, seconds = seeded_account(server, "bench", count)
+    person = account.user
     browser = Client(HTTP_HOST="localhost")
     browser.force_login(person)
     mailbox_url = reverse("webmail:mailbox", args=[account.pk])

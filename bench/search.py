@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -39,9 +38,8 @@ from imapclient.response_parser import parse_message_list
 
 import bench.environment  # noqa: F401  (sets Django up first)
 import webmail.mailstore.imap as imap_store
-from accounts.models import MailAccount, Security
 from bench.imap_page import compare
-from bench.seed import seed_maildir
+from bench.seed import seeded_account
 from webmail.localmail import LocalMailServer
 from webmail.mailstore.imap import SUMMARY_ITEMS, ImapStore
 from webmail.mailstore.pool import SessionPool, pool
@@ -86,22 +84,8 @@ def raw_page(client: IMAPClient, uids: list[int], number: int) -> dict:
 
 
 def measure(server: LocalMailServer, count: int, words: str, repeat: int) -> dict:
-    address, password = f"bench-search-{count}@{server.domain}", f"bench-password-{count}"
-    seconds = seed_maildir(server, address, password, count)
-    person = get_user_model().objects.create_user(username=f"bench-search-{count}")
-    account = MailAccount(
-        user=person,
-        email=address,
-        login=address,
-        incoming_host=server.host,
-        incoming_port=server.imap_port,
-        incoming_security=Security.STARTTLS,
-        ca_file=str(server.ca_file),
-        smtp_host=server.host,
-        smtp_port=server.submission_port,
-    )
-    account.set_password(password)
-    account.save()
+    account, seconds = seeded_account(server, "bench-search", count)
+    person = account.user
     browser = Client(HTTP_HOST="localhost")
     browser.force_login(person)
     search_url = reverse("webmail:search", args=[account.pk])

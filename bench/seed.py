@@ -18,6 +18,7 @@ from email.header import Header
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from accounts.models import MailAccount
     from webmail.localmail import LocalMailServer
 
 EIGHT_BIT = "Content-Transfer-Encoding: 8bit\n"
@@ -174,3 +175,29 @@ def seed_maildir(server: LocalMailServer, address: str, password: str, count: in
             os.fchown(file.fileno(), mail.pw_uid, mail.pw_gid)
         os.utime(path, (timestamp, timestamp))
     return time.perf_counter() - started
+
+
+def seeded_account(server: LocalMailServer, name: str, count: int) -> tuple[MailAccount, float]:
+    """A new person, named ``name``-``count``, with an IMAP account whose INBOX holds
+    ``count`` seeded messages; and the seconds the seeding took."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import MailAccount, Security
+
+    username = f"{name}-{count}"
+    address, password = f"{username}@{server.domain}", f"{name}-password-{count}"
+    seconds = seed_maildir(server, address, password, count)
+    account = MailAccount(
+        user=get_user_model().objects.create_user(username=username),
+        email=address,
+        login=address,
+        incoming_host=server.host,
+        incoming_port=server.imap_port,
+        incoming_security=Security.STARTTLS,
+        ca_file=str(server.ca_file),
+        smtp_host=server.host,
+        smtp_port=server.submission_port,
+    )
+    account.set_password(password)
+    account.save()
+    return account, seconds
