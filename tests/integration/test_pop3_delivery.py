@@ -15,13 +15,13 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from imapclient import IMAPClient
 
 from accounts.models import MailAccount, Protocol
 from tests.conftest import MailUser
 from tests.support.accounts import make_account
+from tests.support.concurrency import in_thread
 from webmail import pop3fetch
 from webmail.mailstore.base import MailStoreError
 from webmail.mailstore.imap import ImapStore
@@ -358,23 +358,6 @@ def test_mail_half_delivered_when_delivery_is_turned_off_is_kept_by_facteur(
 
 
 # Two fetches at once --------------------------------------------------------------
-
-
-def in_thread(function):
-    """Run ``function`` in a thread of its own, with its own database connection."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = function()
-        except Exception as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,11 +9,11 @@ from email.message import EmailMessage
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import MailAccount, Protocol, Security
 from tests.support.accounts import make_account
+from tests.support.concurrency import in_thread
 from webmail import pop3fetch, tasks
 from webmail.models import LocalMailbox, Pop3Uidl
 from webmail.transport.imap import Cause, ConnectionProblem
@@ -310,23 +310,6 @@ def test_an_imap_account_is_not_fetched(mail_account):
 
 
 # Two fetches at once ------------------------------------------------------------
-
-
-def in_thread(function):
-    """Run ``function`` in a thread of its own, with its own database connection."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = function()
-        except Exception as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.mark.django_db(transaction=True)
