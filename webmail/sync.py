@@ -133,17 +133,17 @@ def prerender(store: MailStore, account: MailAccount, folder: str, uids: Sequenc
     return prepared
 
 
-def request_check(account: MailAccount, *, now=None) -> bool:
-    """Whether a check of the account is due for an open page; if so, it counts as queued.
+def request_check(state: SyncState, *, now=None) -> bool:
+    """Whether a check of the state's account is due for an open page; if so, it
+    counts as queued.
 
     Due when neither a check was done nor one was asked for within
     ``MAIL_CHECK_SECONDS``: many open pages ask for one check between them.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.MAIL_CHECK_SECONDS)
-    state_of(account)
     return bool(
-        SyncState.objects.filter(account=account)
+        SyncState.objects.filter(pk=state.pk)
         .filter(Q(requested_at__isnull=True) | Q(requested_at__lte=cutoff))
         .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=cutoff))
         .update(requested_at=now)

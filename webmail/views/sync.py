@@ -94,7 +94,7 @@ class SyncStatusView(AccountMixin, View):
     def get(self, request: HttpRequest, account_id: int) -> HttpResponse:
         account = self.account
         state = sync.state_of(account)
-        if account.protocol == Protocol.IMAP and sync.request_check(account):
+        if account.protocol == Protocol.IMAP and sync.request_check(state):
             queue_check(account)
         folders = None
         if state.token and request.GET.get("token") != state.token:
