@@ -18,7 +18,7 @@ RUN FACTEUR_SECRET_KEY=build FACTEUR_CREDENTIALS_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAA
     && mkdir -p /var/lib/facteur && chown facteur /var/lib/facteur
 USER facteur
 EXPOSE 8000
-CMD ["gunicorn", "webmail.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8"]
+CMD ["gunicorn", "-c", "python:webmail.gunicorn_conf", "webmail.wsgi"]
 
 # The demo: the same image with Dovecot and Postfix for `manage.py demo`.
 FROM app AS demo
@@ -29,4 +29,7 @@ RUN echo "postfix postfix/main_mailer_type select No configuration" | debconf-se
        dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix redis-server \
     && rm -rf /var/lib/apt/lists/*
 ENV FACTEUR_DEBUG=1 FACTEUR_ALLOWED_HOSTS=*
-CMD ["sh", "-c", "redis-server --daemonize yes --save '' && python manage.py demo --addr 0.0.0.0:8000"]
+# A secret key of its own for each start, never the development default: sessions
+# and the stored mail passwords of a published image are then nobody else's. The
+# demo command prints the admin password it set (FACTEUR_DEMO_ADMIN_PASSWORD, or a new one).
+CMD ["sh", "-c", "redis-server --daemonize yes --save '' && export FACTEUR_SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\" && echo 'A new secret key was generated for this run.' && exec python manage.py demo --addr 0.0.0.0:8000"]
