@@ -4,6 +4,7 @@ the web app and a Celery worker, on the embedded defaults."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +20,15 @@ from webmail.localmail.demo import DEMO_PASSWORD, DEMO_PEOPLE, seed_demo
 from webmail.localmail.server import LocalMailServer
 
 DEMO_DOMAIN = "demo.test"
-ADMIN_PASSWORD = "facteur-admin"  # noqa: S105 - a demo's published password
+
+
+def admin_password() -> str:
+    """The demo admin's password for this run: FACTEUR_DEMO_ADMIN_PASSWORD, or a new one.
+
+    A fixed, published password would hand the administration to anyone who
+    reaches the demo.
+    """
+    return os.environ.get("FACTEUR_DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
 
 
 class Command(BaseCommand):
@@ -40,9 +49,10 @@ class Command(BaseCommand):
         LocalMailServer.ensure_installed()
         server = LocalMailServer(Path(settings.DATA_DIR) / "mail", domain=DEMO_DOMAIN)
         worker = None
+        password = admin_password()
         try:
             server.start()
-            self._provision(server)
+            self._provision(server, password)
             marker = Path(settings.DATA_DIR) / "mail" / ".seeded"
             if not marker.exists():
                 seed_demo(
@@ -77,7 +87,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"\nFacteur is running at http://{addr}/\n"
                     f"  Sign in as {login} (or {DEMO_PEOPLE[1][0]}), password {DEMO_PASSWORD}\n"
-                    f"  Administration: http://{addr}/admin/ as admin, password {ADMIN_PASSWORD}\n"
+                    f"  Administration: http://{addr}/admin/ as admin, password {password}\n"
                     "Press Ctrl-C to stop.\n"
                 )
             )
@@ -88,8 +98,9 @@ class Command(BaseCommand):
                 worker.wait(timeout=30)
             server.stop()
 
-    def _provision(self, server: LocalMailServer) -> None:
-        """Points the demo preset and accounts at this run's mail server ports."""
+    def _provision(self, server: LocalMailServer, password: str) -> None:
+        """Points the demo preset and accounts at this run's mail server ports,
+        and gives the admin this run's password."""
         preset, _ = ServerPreset.objects.update_or_create(
             name="Demo",
             defaults={
@@ -108,13 +119,12 @@ class Command(BaseCommand):
             },
         )
         user_model = get_user_model()
-        admin, created = user_model.objects.get_or_create(
+        admin, _ = user_model.objects.get_or_create(
             username="admin", defaults={"email": f"admin@{DEMO_DOMAIN}"}
         )
-        if created:
-            admin.is_staff = admin.is_superuser = True
-            admin.set_password(ADMIN_PASSWORD)
-            admin.save()
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
         for login, full_name in DEMO_PEOPLE:
             address = f"{login}@{DEMO_DOMAIN}"
             first, _, last = full_name.partition(" ")
