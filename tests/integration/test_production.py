@@ -15,15 +15,17 @@ import csv
 import os
 import re
 import secrets
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html.parser import HTMLParser
-from http.client import HTTPConnection, HTTPResponse
+from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -33,7 +35,7 @@ from cryptography.fernet import Fernet
 
 from tests.integration.celery_worker import RedisServer, free_port, wait_for
 from tests.support.deployment import (
-    EXPLAINED_DEPLOY_WARNINGS,
+    CADDYFILE,
     ROOT,
     compose_command,
     dockerfile_manage_command,
@@ -44,6 +46,10 @@ pytestmark = pytest.mark.integration
 #: The PostgreSQL server of the suite's second run; the test makes a database of its own.
 POSTGRES_URL = os.environ.get("FACTEUR_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 HSTS_SECONDS = 31536000
+#: What `manage.py check --deploy` may warn of, each explained in the README's
+#: "Running it for real": no SSL redirect in the app (the proxy redirects), HSTS
+#: without includeSubDomains and without preload (the domain owner's decisions).
+EXPLAINED_DEPLOY_WARNINGS = {"security.W008", "security.W005", "security.W021"}
 #: Bound on one command (collectstatic compresses every file; gunicorn starts two workers).
 COMMAND_TIMEOUT = 240
 
@@ -192,32 +198,47 @@ def assets_of(html: str) -> list[str]:
 
 
 class Browser:
-    """HTTP as a browser behind Facteur's TLS proxy sends it: the proxy's forwarded
-    headers, an Origin, and the cookies set so far (Secure ones included, since the
-    browser's side of the proxy is HTTPS)."""
+    """HTTP as a browser sends it, with the cookies set so far (Secure ones included:
+    the browser's side is HTTPS), through ``connect``."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, connect: Callable[[], HTTPConnection], headers: dict[str, str]) -> None:
+        self.connect = connect
+        self.headers = headers
         self.cookies = SimpleCookie()
         self.set_cookie_headers: list[str] = []
+
+    @classmethod
+    def behind_proxy(cls, port: int) -> Browser:
+        """Straight to gunicorn, with the headers Facteur's proxy adds."""
+        return cls(
+            lambda: HTTPConnection("127.0.0.1", port, timeout=60),
+            {
+                "Host": "localhost",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-For": "192.0.2.10",
+                "Origin": "https://localhost",
+            },
+        )
+
+    @classmethod
+    def over_tls(cls, port: int, context: ssl.SSLContext) -> Browser:
+        """Through the proxy itself, over HTTPS."""
+        return cls(
+            lambda: HTTPSConnection("localhost", port, timeout=60, context=context),
+            {"Origin": f"https://localhost:{port}"},
+        )
 
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None
     ) -> tuple[HTTPResponse, str]:
-        headers = {
-            "Host": "localhost",
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-For": "192.0.2.10",
-            "Origin": "https://localhost",
-            "Referer": "https://localhost/accounts/login/",
-        }
+        headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={m.value}" for k, m in self.cookies.items())
         body = None
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection = HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection = self.connect()
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         text = response.read().decode("utf-8", "replace")
@@ -292,11 +313,10 @@ def provision(production: Production, mail_server, mail_user) -> tuple[str, str]
     return username, password
 
 
-def test_production_stack_serves_sign_in_static_files_and_the_inbox(
-    production: Production, mail_server, mail_user
-):
-    collectstatic = dockerfile_manage_command("collectstatic")
-    production.run(*collectstatic)
+def prepare(production: Production, mail_server, mail_user) -> tuple[str, str, str]:
+    """Static files, checks, schema, a person and a message: what an operator does before
+    starting the web service. Returns the person's name and password, and the subject."""
+    production.run(*dockerfile_manage_command("collectstatic"))
     manifest = Path(production.env["FACTEUR_STATIC_ROOT"]) / "staticfiles.json"
     assert manifest.is_file()
 
@@ -313,9 +333,15 @@ def test_production_stack_serves_sign_in_static_files_and_the_inbox(
     message["Subject"] = subject
     message.set_content("The production path works.")
     mail_server.deliver(mail_user.address, message.as_bytes())
+    return username, password, subject
 
+
+def test_production_stack_serves_sign_in_static_files_and_the_inbox(
+    production: Production, mail_server, mail_user
+):
+    username, password, subject = prepare(production, mail_server, mail_user)
     with serving(production):
-        check_the_site(Browser(production.port), username, password, subject)
+        check_the_site(Browser.behind_proxy(production.port), username, password, subject)
 
 
 def check_the_site(browser: Browser, username: str, password: str, subject: str) -> None:
@@ -359,3 +385,79 @@ def check_the_site(browser: Browser, username: str, password: str, subject: str)
     response, html = browser.get("/no-such-page/")
     assert response.status == 404
     assert "URLconf" not in html and "DEBUG = True" not in html
+
+
+@contextlib.contextmanager
+def caddy_in_front(
+    binary: str, production: Production
+) -> Iterator[tuple[int, int, ssl.SSLContext]]:
+    """deploy/caddy/Caddyfile run by Caddy (``binary``) on free loopback ports, with
+    gunicorn's address for the web service's name. Yields its HTTP and HTTPS ports and
+    a TLS context that trusts its internal CA."""
+    caddyfile = CADDYFILE.read_text()
+    assert "dynamic a web 8000 {" in caddyfile
+    http_port, https_port = free_port(), free_port()
+    home = production.tmp / "caddy"
+    home.mkdir()
+    (home / "Caddyfile").write_text(
+        "{\n\tadmin off\n\tdefault_bind 127.0.0.1\n\tskip_install_trust\n"
+        f"\thttp_port {http_port}\n\thttps_port {https_port}\n}}\n"
+        + caddyfile.replace("dynamic a web 8000 {", f"dynamic a 127.0.0.1 {production.port} {{")
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+    }
+    log = (home / "caddy.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "run", "--config", str(home / "Caddyfile"), "--adapter", "caddyfile"],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    root = home / "data/caddy/pki/authorities/local/root.crt"
+
+    def answers() -> ssl.SSLContext | None:
+        assert process.poll() is None, (home / "caddy.log").read_text()
+        if not root.exists():
+            return None
+        context = ssl.create_default_context(cafile=str(root))
+        try:
+            connection = HTTPSConnection("localhost", https_port, timeout=5, context=context)
+            connection.request("GET", "/accounts/login/")
+            connection.getresponse().read()
+            return context
+        except (OSError, ssl.SSLError):
+            return None
+
+    try:
+        context = wait_for(answers, timeout=60, what="Caddy to answer over TLS")
+        yield http_port, https_port, context
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_through_the_tls_proxy(production: Production, mail_server, mail_user):
+    """The same, through Caddy with the deployment's own Caddyfile: TLS from its CA,
+    plain HTTP redirected, and the forwarded headers it sets make Facteur's cookies
+    Secure and its HSTS header sent."""
+    binary = shutil.which("caddy")
+    if binary is None:
+        pytest.skip("caddy is not installed (Debian's caddy package): the proxy is not run")
+    username, password, subject = prepare(production, mail_server, mail_user)
+    proxy = caddy_in_front(binary, production)
+    with serving(production), proxy as (http_port, https_port, context):
+        plain = HTTPConnection("localhost", http_port, timeout=30)
+        plain.request("GET", "/accounts/login/")
+        redirect = plain.getresponse()
+        assert redirect.status in {301, 308}
+        assert redirect.headers["Location"].startswith("https://localhost")
+        plain.close()
+
+        check_the_site(Browser.over_tls(https_port, context), username, password, subject)

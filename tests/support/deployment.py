@@ -14,10 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-
-#: The warnings `manage.py check --deploy` gives for the production settings, each
-#: explained in the README's "Running it for real".
-EXPLAINED_DEPLOY_WARNINGS = {"security.W005", "security.W008", "security.W021"}
+CADDYFILE = ROOT / "deploy/caddy/Caddyfile"
 
 
 def compose() -> dict[str, Any]:
