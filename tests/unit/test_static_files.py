@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.deployment import dockerfile_manage_command
+
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 SOURCE_MAP = re.compile(r"[#@][ \t]*sourceMappingURL=([^\s*]+)")
@@ -82,8 +84,10 @@ def test_collectstatic_with_the_manifest_storage_succeeds(tmp_path):
         FACTEUR_CREDENTIALS_KEYS="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         FACTEUR_STATIC_ROOT=str(tmp_path),
     )
+    # The image's `python` is this interpreter.
+    command = dockerfile_manage_command("collectstatic")
     result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        [sys.executable, *command[1:], "-v0"],
         cwd=ROOT,
         env=env,
         capture_output=True,
