@@ -4,7 +4,8 @@ Everything is a real process: collectstatic as the Dockerfile runs it, with the
 manifest storage; `check --deploy`; migrate into a fresh PostgreSQL database; the
 operator's provisioning commands; then the web service's command from
 docker-compose.yml (gunicorn with its config), spoken to over HTTP as the proxy
-does. Debug mode cannot pass: it serves static files under their plain names,
+does, and, where Caddy is installed, through the deployment's Caddyfile over TLS.
+Debug mode cannot pass: it serves static files under their plain names,
 which the manifest's hashed names replace, and `check --deploy` warns of it.
 """
 
@@ -30,6 +31,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
@@ -43,20 +45,18 @@ from tests.support.deployment import (
 
 pytestmark = pytest.mark.integration
 
-#: The PostgreSQL server of the suite's second run; the test makes a database of its own.
+#: The suite's PostgreSQL server (no database in the URL): the test makes a database of its own.
 POSTGRES_URL = os.environ.get("FACTEUR_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 HSTS_SECONDS = 31536000
 #: What `manage.py check --deploy` may warn of, each explained in the README's
 #: "Running it for real": no SSL redirect in the app (the proxy redirects), HSTS
 #: without includeSubDomains and without preload (the domain owner's decisions).
 EXPLAINED_DEPLOY_WARNINGS = {"security.W008", "security.W005", "security.W021"}
-#: Bound on one command (collectstatic compresses every file; gunicorn starts two workers).
+#: Bound on one management command (collectstatic compresses every file).
 COMMAND_TIMEOUT = 240
 
 
-def _admin_connection():
-    import psycopg
-
+def _admin_connection() -> psycopg.Connection:
     server = urlsplit(POSTGRES_URL)
     try:
         return psycopg.connect(
