@@ -75,6 +75,40 @@ def test_vendored_names_carry_the_version():
     assert vendor.vendored_name("dist/trix.css", "2.1.19") == "trix-2.1.19.css"
 
 
+def test_vendoring_copies_the_files_by_version_and_the_licence_beside_them(tmp_path):
+    vendor = load_vendor_script()
+    package = tmp_path / "package"
+    (package / "dist").mkdir(parents=True)
+    (package / "dist/editor.umd.min.js").write_bytes(b"run();\n//# sourceMappingURL=x.map\n")
+    (package / "dist/editor.css").write_bytes(b"a{}\n/*# sourceMappingURL=editor.css.map */\n")
+    (package / "LICENSE").write_text("MIT License\n")
+    destinations = {".js": tmp_path / "js", ".css": tmp_path / "css"}
+    for folder in destinations.values():
+        folder.mkdir()
+
+    written = vendor.copy_files(
+        package, "1.2.3", ["dist/editor.umd.min.js", "dist/editor.css"], destinations
+    )
+
+    assert written == [
+        tmp_path / "js/editor-1.2.3.umd.min.js",
+        tmp_path / "css/editor-1.2.3.css",
+        tmp_path / "js/editor-1.2.3.LICENSE",
+    ]
+    assert (tmp_path / "js/editor-1.2.3.umd.min.js").read_bytes() == b"run();\n"
+    assert (tmp_path / "css/editor-1.2.3.css").read_bytes() == b"a{}\n"
+    assert (tmp_path / "js/editor-1.2.3.LICENSE").read_text() == "MIT License\n"
+
+
+def test_vendoring_refuses_a_package_without_a_licence(tmp_path):
+    vendor = load_vendor_script()
+    (tmp_path / "package/dist").mkdir(parents=True)
+    (tmp_path / "package/dist/lib.js").write_text("run();\n")
+    (tmp_path / "js").mkdir()
+    with pytest.raises(SystemExit, match="no licence"):
+        vendor.copy_files(tmp_path / "package", "1.0.0", ["dist/lib.js"], {".js": tmp_path / "js"})
+
+
 def test_collectstatic_with_the_manifest_storage_succeeds(tmp_path):
     """What the Dockerfile runs, with production settings: no debug, plain keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACTEUR_", "DJANGO_"))}
