@@ -59,9 +59,7 @@ class ComposeForm(forms.Form):
         self.sending = action != self.SAVE
         self.scheduling = action == self.SCHEDULE
         self.fields["identity"].queryset = Identity.objects.filter(account=account)
-        self.fields["attachments"].queryset = Upload.objects.filter(user=account.user).defer(
-            "content"
-        )
+        self.fields["attachments"].queryset = Upload.objects.filter(user=account.user)
 
     def _recipients(self, name: str, header: str) -> str:
         value = self.cleaned_data.get(name, "")
