@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
@@ -121,6 +122,11 @@ class Contact(models.Model):
                 :limit
             ]
         )
+
+
+#: What the uploads storage raises when it cannot be reached or refuses: a folder's
+#: OSError, or the errors of S3.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 def stored_upload_name(instance: Upload, filename: str) -> str:

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from tests.support.accounts import unreachable_account
+from webmail.forms import ComposeForm
 from webmail.models import Upload
 from webmail.storage import uploads_storage
 
@@ -142,3 +146,47 @@ def test_orphan_files_are_deleted_once_old_rows_files_and_new_ones_are_kept(
 @pytest.mark.django_db
 def test_no_orphan_sweep_fails_before_anything_was_uploaded(uploads_dir):
     assert Upload.delete_orphans() == 0
+
+
+@pytest.fixture
+def unwritable_storage(tmp_path, settings) -> None:
+    """Uploads meant for a folder that cannot be made: as a storage out of reach."""
+    (tmp_path / "a-file").write_bytes(b"")
+    environ = {"FACTEUR_UPLOADS_DIR": str(tmp_path / "a-file" / "x")}
+    settings.STORAGES = {**settings.STORAGES, "default": uploads_storage(environ, tmp_path)}
+
+
+@pytest.mark.django_db
+def test_an_upload_the_storage_cannot_keep_gets_a_clear_answer(
+    unwritable_storage, client, django_user_model
+):
+    person = django_user_model.objects.create_user(username="ines")
+    account = unreachable_account(person)
+    client.force_login(person)
+    response = client.post(
+        reverse("webmail:upload", args=[account.pk]),
+        {"file": SimpleUploadedFile("a.txt", b"hello", "text/plain")},
+    )
+    assert response.status_code == 503
+    assert "could not be kept" in response.json()["error"]
+    assert not Upload.objects.exists()
+
+
+@pytest.mark.django_db
+def test_attachments_the_storage_cannot_read_are_a_form_error_not_a_500(
+    uploads_dir, django_user_model
+):
+    person = django_user_model.objects.create_user(username="ines")
+    account = unreachable_account(person)
+    upload = Upload.objects.create(
+        user=person, filename="a.txt", content_type="text/plain", size=5, content=b"hello"
+    )
+    data = {"identity": account.sending_identities()[0].pk, "to": "bob@example.test"}
+    form = ComposeForm({**data, "attachments": [upload.pk]}, account=account, action="send")
+    assert form.is_valid(), form.errors
+    assert form.composition().attachments[0].content == b"hello"
+
+    (uploads_dir / upload.stored.name).unlink()
+    form = ComposeForm({**data, "attachments": [upload.pk]}, account=account, action="send")
+    assert not form.is_valid()
+    assert "cannot be read just now" in str(form.errors["attachments"])
