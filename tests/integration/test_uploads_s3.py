@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests.integration.celery_worker import STARTUP_TIMEOUT, free_port, wait_for
-from tests.support.accounts import make_account
+from tests.support.accounts import make_account, unreachable_account
 from tests.support.compose import compose_url, form_fields
 from tests.support.mailboxes import arrived
 from webmail.models import OutgoingMessage, Upload
@@ -169,3 +169,27 @@ def test_orphans_in_the_bucket_are_swept_and_rows_objects_kept(
     assert Upload.delete_orphans() == 1
     assert s3_uploads() == [f"uploads/{kept.stored.name}"]
     assert Upload.objects.get().content == b"a"
+
+
+def test_a_bucket_out_of_reach_gives_a_clear_answer_to_an_upload(
+    django_user_model, client, settings
+):
+    environ = {
+        "FACTEUR_STORAGE": "s3",
+        "FACTEUR_S3_BUCKET": BUCKET,
+        "FACTEUR_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+        "FACTEUR_S3_REGION": "us-east-1",
+        "FACTEUR_S3_ACCESS_KEY_ID": "facteur",
+        "FACTEUR_S3_SECRET_ACCESS_KEY": "unused",
+    }
+    settings.STORAGES = {**settings.STORAGES, "default": uploads_storage(environ, Path("/unused"))}
+    person = django_user_model.objects.create_user(username=f"ines-{uuid.uuid4().hex[:6]}")
+    account = unreachable_account(person)
+    client.force_login(person)
+    response = client.post(
+        reverse("webmail:upload", args=[account.pk]),
+        {"file": SimpleUploadedFile("a.txt", b"hello", "text/plain")},
+    )
+    assert response.status_code == 503
+    assert "could not be kept" in response.json()["error"]
+    assert not Upload.objects.exists()
