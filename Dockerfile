@@ -15,7 +15,7 @@ COPY . .
 RUN FACTEUR_SECRET_KEY=build FACTEUR_CREDENTIALS_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput \
     && useradd --system --home /var/lib/facteur facteur \
-    && mkdir -p /var/lib/facteur && chown facteur /var/lib/facteur
+    && mkdir -p /var/lib/facteur/uploads && chown -R facteur /var/lib/facteur
 USER facteur
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:webmail.gunicorn_conf", "webmail.wsgi"]

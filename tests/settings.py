@@ -11,6 +11,11 @@ os.environ.setdefault("FACTEUR_SECRET_KEY", "tests-only-secret-key-not-for-produ
 # A fixed test key, so that rows encrypted by one test process decrypt in another.
 os.environ.setdefault("FACTEUR_CREDENTIALS_KEYS", "mdWNpC9yrQXkxRzdpVnmwTDwydsO35jcRUo0Sn4Rz3g=")
 os.environ.setdefault("FACTEUR_SECURE_COOKIES", "false")
+# Uploads go to a folder of this run (the Celery workers it starts inherit it).
+os.environ.setdefault(
+    "FACTEUR_UPLOADS_DIR",
+    os.path.join(tempfile.gettempdir(), f"facteur-test-uploads-{os.getpid()}"),
+)
 
 from webmail.settings import *  # noqa: F403
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django import forms
@@ -15,7 +16,9 @@ from accounts.models import Identity, MailAccount
 from webmail.compose.composition import Composition
 from webmail.mailstore.base import MAX_UID
 from webmail.mime.build import Attachment, HeaderInjection, InvalidAddress, parse_recipients
-from webmail.models import Upload
+from webmail.models import STORAGE_ERRORS, Upload
+
+logger = logging.getLogger(__name__)
 
 #: RFC 5322 2.1.1: a line, and so a Subject, is at most 998 characters.
 MAX_LINE = 998
@@ -59,9 +62,7 @@ class ComposeForm(forms.Form):
         self.sending = action != self.SAVE
         self.scheduling = action == self.SCHEDULE
         self.fields["identity"].queryset = Identity.objects.filter(account=account)
-        self.fields["attachments"].queryset = Upload.objects.filter(user=account.user).defer(
-            "content"
-        )
+        self.fields["attachments"].queryset = Upload.objects.filter(user=account.user)
 
     def _recipients(self, name: str, header: str) -> str:
         value = self.cleaned_data.get(name, "")
@@ -114,6 +115,14 @@ class ComposeForm(forms.Form):
                     "max": filesizeformat(settings.UPLOAD_MAX_SIZE),
                 }
             )
+        # Read now, so that a storage out of reach is said on the form, the text kept.
+        try:
+            self.attachment_bytes = {upload.pk: upload.content for upload in uploads}
+        except STORAGE_ERRORS as exc:
+            logger.warning("attachments not read from the uploads storage: %s", exc)
+            raise forms.ValidationError(
+                _("The attachments cannot be read just now. Try again in a moment.")
+            ) from exc
         return uploads
 
     def clean(self) -> dict:
@@ -125,8 +134,6 @@ class ComposeForm(forms.Form):
     def composition(self) -> Composition:
         """What was written, with the attachments' bytes."""
         data = self.cleaned_data
-        uploads = Upload.objects.filter(pk__in=[u.pk for u in data["attachments"]])
-        order = {u.pk: i for i, u in enumerate(data["attachments"])}
         return Composition(
             to=data["to"],
             cc=data["cc"],
@@ -142,7 +149,7 @@ class ComposeForm(forms.Form):
             origin_uid=data["origin_uid"] if data["origin_kind"] else None,
             identity_email=data["identity"].email,
             attachments=[
-                Attachment(u.filename, bytes(u.content), u.content_type)
-                for u in sorted(uploads, key=lambda u: order[u.pk])
+                Attachment(u.filename, self.attachment_bytes[u.pk], u.content_type)
+                for u in data["attachments"]
             ],
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -121,10 +124,22 @@ class Contact(models.Model):
         )
 
 
+#: What the uploads storage raises when it cannot be reached or refuses: a folder's
+#: OSError, or the errors of S3.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+def stored_upload_name(instance: Upload, filename: str) -> str:
+    """A random name in the uploads storage: the person's file name stays in the database."""
+    return uuid.uuid4().hex
+
+
 class Upload(models.Model):
     """An attachment uploaded while a message is being written, until it is sent or dropped.
 
-    Always looked up with ``user=request.user``.
+    Always looked up with ``user=request.user``. Its bytes live in Django's
+    "default" storage (a folder, or a bucket every node shares: ``webmail.storage``),
+    read and written through ``content``; deleting the row deletes them.
     """
 
     user = models.ForeignKey(
@@ -136,7 +151,7 @@ class Upload(models.Model):
     filename = models.CharField(_("file name"), max_length=255)
     content_type = models.CharField(_("content type"), max_length=255)
     size = models.PositiveBigIntegerField(_("size"))
-    content = models.BinaryField(_("content"))
+    stored = models.FileField(_("stored file"), upload_to=stored_upload_name, max_length=255)
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -147,12 +162,60 @@ class Upload(models.Model):
     def __str__(self) -> str:
         return self.filename
 
+    def save(self, *args, **kwargs) -> None:
+        unsaved = getattr(self, "_unsaved_content", None)
+        if unsaved is None:
+            super().save(*args, **kwargs)
+            return
+        self.stored.save("", ContentFile(unsaved), save=False)
+        self._unsaved_content = None
+        try:
+            super().save(*args, **kwargs)
+        except BaseException:
+            # A row that was never written leaves no file behind.
+            self.stored.storage.delete(self.stored.name)
+            raise
+
+    @property
+    def content(self) -> bytes:
+        """The file's bytes; given at creation (``content=``), they are stored on save."""
+        unsaved = getattr(self, "_unsaved_content", None)
+        if unsaved is not None:
+            return unsaved
+        with self.stored.open("rb") as stored:
+            return stored.read()
+
+    @content.setter
+    def content(self, value: bytes) -> None:
+        self._unsaved_content = bytes(value)
+
     @classmethod
     def delete_expired(cls, now: datetime | None = None) -> int:
         """Delete the uploads older than ``settings.UPLOAD_MAX_AGE``; how many there were."""
         cutoff = (now or timezone.now()) - timedelta(seconds=settings.UPLOAD_MAX_AGE)
         deleted, __ = cls.objects.filter(created__lt=cutoff).delete()
         return deleted
+
+    @classmethod
+    def delete_orphans(cls, now: datetime | None = None) -> int:
+        """Delete stored files no row names, once older than ``settings.UPLOAD_MAX_AGE``.
+
+        They are left by a process killed between storing a file and writing its
+        row, or by a storage that failed to delete; how many there were.
+        """
+        storage = cls._meta.get_field("stored").storage
+        cutoff = (now or timezone.now()) - timedelta(seconds=settings.UPLOAD_MAX_AGE)
+        try:
+            __, names = storage.listdir("")
+        except FileNotFoundError:  # a folder not made yet: nothing was ever uploaded
+            return 0
+        known = set(cls.objects.filter(stored__in=names).values_list("stored", flat=True))
+        orphans = [
+            name for name in names if name not in known and storage.get_modified_time(name) < cutoff
+        ]
+        for name in orphans:
+            storage.delete(name)
+        return len(orphans)
 
 
 class OutgoingMessage(models.Model):

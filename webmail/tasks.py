@@ -59,7 +59,9 @@ def sweep_outbox() -> int:
     Returns how many messages were queued again.
     """
     Upload.delete_expired()
-    return len(outbox.sweep())
+    requeued = outbox.sweep()
+    Upload.delete_orphans()
+    return len(requeued)
 
 
 @shared_task(ignore_result=True)

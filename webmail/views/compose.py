@@ -30,7 +30,7 @@ from webmail.forms import ComposeForm
 from webmail.mailstore.base import MAX_UID, MailStoreError
 from webmail.middleware import DEFAULT_CSP
 from webmail.mime.build import HeaderInjection, InvalidAddress
-from webmail.models import Contact, OutgoingMessage, Upload
+from webmail.models import STORAGE_ERRORS, Contact, OutgoingMessage, Upload
 from webmail.views.base import AccountMixin
 
 logger = logging.getLogger(__name__)
@@ -303,13 +303,20 @@ class UploadView(AccountMixin, View):
                 },
                 status=413,
             )
-        row = Upload.objects.create(
-            user=request.user,
-            filename=(upload.name or "attachment")[:255],
-            content_type=(upload.content_type or "application/octet-stream")[:255],
-            size=upload.size,
-            content=upload.read(),
-        )
+        try:
+            row = Upload.objects.create(
+                user=request.user,
+                filename=(upload.name or "attachment")[:255],
+                content_type=(upload.content_type or "application/octet-stream")[:255],
+                size=upload.size,
+                content=upload.read(),
+            )
+        except STORAGE_ERRORS as exc:
+            logger.warning("upload not stored: %s", exc)
+            return JsonResponse(
+                {"error": _("The file could not be kept just now. Try again in a moment.")},
+                status=503,
+            )
         return JsonResponse(
             {
                 "id": row.pk,
