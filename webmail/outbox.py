@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, PositiveSmallIntegerField, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -227,6 +227,33 @@ def reopen(user, pk: int) -> OutgoingMessage | None:
     if not changed:
         return None
     return OutgoingMessage.objects.select_related("account").get(pk=pk)
+
+
+def retry_now(pks: Sequence[int]) -> list[int]:
+    """Send queued or failed messages ``pks`` now, failed ones with their retries anew.
+
+    For the administrator, once what made them fail is mended. A message being
+    sent, sent or cancelled is left alone. Returns the ids of those queued.
+    """
+    now = timezone.now()
+    retried = []
+    for pk in pks:
+        changed = OutgoingMessage.objects.filter(
+            pk=pk, status__in=(Status.QUEUED, Status.FAILED)
+        ).update(
+            status=Status.QUEUED,
+            send_after=now,
+            updated=now,
+            attempts=Case(
+                When(status=Status.FAILED, then=0),
+                default=F("attempts"),
+                output_field=PositiveSmallIntegerField(),
+            ),
+        )
+        if changed:
+            retried.append(pk)
+            transaction.on_commit(partial(dispatch, pk))
+    return retried
 
 
 def pending(user) -> QuerySet[OutgoingMessage]:
