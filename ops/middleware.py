@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from ops import logs, views
@@ -59,8 +60,7 @@ class RequestObservationMiddleware:
         try:
             response = self.get_response(request)
             duration = time.perf_counter() - started
-            match = request.resolver_match
-            view = match.view_name if match is not None else "unmatched"
+            view = _view_name(request)
             REQUEST_DURATION.labels(view, request.method, str(response.status_code)).observe(
                 duration
             )
@@ -81,3 +81,12 @@ class RequestObservationMiddleware:
             return response
         finally:
             logs.request_id.reset(token)
+
+
+def _view_name(request: HttpRequest) -> str:
+    """The URL name of the view that answered; "static" for WhiteNoise's files."""
+    if request.resolver_match is not None:
+        return request.resolver_match.view_name
+    if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
+        return "static"
+    return "unmatched"

@@ -99,6 +99,7 @@ def test_a_scrape_shows_the_pool_requests_outbox_and_sync_lag(
 
     url = reverse("webmail:message", args=[mail_account.pk, 1]) + "?folder=INBOX"
     assert signed_in_client.get(url).status_code == 200
+    assert client.get("/static/css/facteur.css").status_code == 200
     queued = OutgoingMessage.objects.create(
         user=mail_account.user,
         account=mail_account,
@@ -118,6 +119,10 @@ def test_a_scrape_shows_the_pool_requests_outbox_and_sync_lag(
     views = {"view": "webmail:message", "method": "GET", "status": "200"}
     assert value(after, "facteur_request_duration_seconds_count", **views) == (
         value(before, "facteur_request_duration_seconds_count", **views) + 1
+    )
+    static = {"view": "static", "method": "GET", "status": "200"}
+    assert value(after, "facteur_request_duration_seconds_count", **static) == (
+        value(before, "facteur_request_duration_seconds_count", **static) + 1
     )
     assert value(after, "facteur_outbox_messages", state="queued") == 1
     assert value(after, "facteur_outbox_oldest_queued_seconds") >= 300
