@@ -6,12 +6,7 @@ probe turns ready; stopping beat makes the heartbeat stale and the probe says so
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,11 +18,8 @@ from django.utils import timezone
 from ops import heartbeat
 from ops.models import Heartbeat
 from tests.integration.celery_worker import (
-    ROOT,
-    STARTUP_TIMEOUT,
     CeleryWorker,
     RedisServer,
-    database_url,
     free_port,
     publish_to,
     wait_for,
@@ -63,48 +55,13 @@ def parts_up(redis_server: RedisServer):
         yield redis_server
 
 
-class CeleryBeat:
-    """``celery -A webmail beat`` queuing the heartbeat every second, on the test database."""
+class CeleryBeat(CeleryWorker):
+    """``celery -A webmail beat`` on the test database; stopped as a worker is."""
 
-    def __init__(self, broker_url: str, folder: Path) -> None:
-        self.broker_url, self.folder = broker_url, folder
-        self.process: subprocess.Popen | None = None
+    READY = b"beat: Starting"
 
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "FACTEUR_BROKER_URL": self.broker_url,
-            "DATABASE_URL": database_url(),
-            "FACTEUR_HEARTBEAT_SECONDS": "1",
-        }
-        celery = Path(sys.executable).with_name("celery")
-        with (self.folder / "beat.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(str(celery), "-A", "webmail", "beat", "--loglevel=INFO"),
-                    *("--schedule", str(self.folder / "beat-schedule")),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STARTUP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STARTUP_TIMEOUT)
-        self.process = None
+    def arguments(self) -> list[str]:
+        return ["beat", "--loglevel=INFO", "--schedule", str(self.log.with_name("beat-schedule"))]
 
 
 def test_healthz_answers_without_the_database_whatever_the_host(client):
@@ -122,7 +79,12 @@ def test_readyz_follows_the_worker_heartbeat_that_beat_queues(
     assert client.get("/readyz").status_code == 503  # no heartbeat yet
 
     worker = CeleryWorker(broker_url=parts_up.url, log=logs / "worker.log", environment={})
-    beat = CeleryBeat(parts_up.url, logs)
+    # Beat queues the heartbeat every second here.
+    beat = CeleryBeat(
+        broker_url=parts_up.url,
+        log=logs / "beat.log",
+        environment={"FACTEUR_HEARTBEAT_SECONDS": "1"},
+    )
     with django_db_blocker.unblock():
         worker.start()
     try:
