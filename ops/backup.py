@@ -1,11 +1,12 @@
 """Back up Facteur's own data to one file, and restore it into an empty database.
 
-The backup is Django's ``dumpdata`` (JSON, gzip-compressed) read in one
-transaction, so that it is consistent while people keep using Facteur; it
-restores into SQLite or PostgreSQL alike. It holds the mail passwords only as
-stored, encrypted: the credentials keys that decrypt them are never in it and
-are kept apart (``backup_keys``). Mail on the IMAP server is not Facteur's to
-back up.
+The backup is Django's ``dumpdata`` read in one transaction, so that it is
+consistent while people keep using Facteur, written as gzip-compressed JSON
+Lines (one row a line: neither writing nor reading it holds the whole database
+in memory). It restores into SQLite or PostgreSQL alike. It holds the mail
+passwords only as stored, encrypted: the credentials keys that decrypt them are
+never in it and are kept apart (``backup_keys``). Mail on the IMAP server is
+not Facteur's to back up.
 """
 
 from __future__ import annotations
@@ -34,14 +35,19 @@ class BackupError(Exception):
 
 
 def backup(path: Path) -> None:
-    """Write every row of Facteur's database to ``path`` (gzip-compressed JSON)."""
+    """Write every row of Facteur's database to ``path`` (gzip-compressed JSON Lines)."""
     with gzip.open(path, "wt", encoding="utf-8") as stream, transaction.atomic():
         if connection.vendor == "postgresql":
             # One snapshot for every table; SQLite's read transaction is one already.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         call_command(
-            "dumpdata", natural_foreign=True, exclude=list(EXCLUDED), stdout=stream, verbosity=0
+            "dumpdata",
+            format="jsonl",
+            natural_foreign=True,
+            exclude=list(EXCLUDED),
+            stdout=stream,
+            verbosity=0,
         )
 
 
@@ -65,7 +71,7 @@ def restore(path: Path) -> None:
         raise BackupError(_("The database is not empty: restore only into a new, empty database."))
     with tempfile.TemporaryDirectory() as folder:
         # loaddata knows the format and compression by the name only.
-        fixture = Path(folder) / "facteur-backup.json.gz"
+        fixture = Path(folder) / "facteur-backup.jsonl.gz"
         os.symlink(path.resolve(), fixture)
         with transaction.atomic():
             call_command("loaddata", str(fixture), verbosity=0)
