@@ -66,7 +66,10 @@ def _metrics_allowed(request: HttpRequest) -> bool:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return False
     if networks:
-        # The peer itself: a forwarded address is not trusted here.
+        # The peer itself. Through the reverse proxy the peer is the proxy, which an
+        # allowed network may well contain: a forwarded request never passes by address.
+        if "X-Forwarded-For" in request.headers:
+            return False
         try:
             address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
         except ValueError:
