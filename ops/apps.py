@@ -1,4 +1,7 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,3 +12,7 @@ class OpsConfig(AppConfig):
     def ready(self) -> None:
         # Celery's signals: task names in the logs, task failures in the metrics.
         from ops import signals  # noqa: F401
+
+        if settings.LOG_FORMAT == "json":
+            # Python's warnings too, or they would be the only lines that are not JSON.
+            logging.captureWarnings(True)

@@ -1,6 +1,8 @@
-"""Gunicorn settings for the metrics in multi-process mode: ``gunicorn -c python:ops.gunicorn``.
+"""Gunicorn's settings for Facteur: ``gunicorn -c python:ops.gunicorn webmail.wsgi ...``.
 
-A web process that exits takes its live gauges (IMAP connections) with it.
+A web process that exits takes its live gauges (IMAP connections) with it, in
+the metrics' multi-process mode; with ``FACTEUR_LOG_FORMAT=json`` Gunicorn's own
+lines are JSON too.
 """
 
 from __future__ import annotations
@@ -14,3 +16,23 @@ from prometheus_client import multiprocess
 def child_exit(server: Any, worker: Any) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(worker.pid)
+
+
+if os.environ.get("FACTEUR_LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }

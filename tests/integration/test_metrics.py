@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -157,6 +158,7 @@ def test_one_scrape_adds_up_every_web_and_worker_process(
     environment = {
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "FACTEUR_METRICS_TOKEN": TOKEN,
+        "FACTEUR_LOG_FORMAT": "json",
     }
     redis_server = RedisServer(tmp_path / "redis.log")
     redis_server.start()
@@ -209,6 +211,11 @@ def test_one_scrape_adds_up_every_web_and_worker_process(
         assert value(text, "facteur_request_duration_seconds_count", **login) == 10
         assert value(text, "facteur_task_failures_total", task="ops.tasks.heartbeat") == 1
         assert get(f"{base}/metrics")[0] == 404
+        # Gunicorn's own lines and the app's alike are JSON.
+        lines = (tmp_path / "gunicorn.log").read_text().splitlines()
+        events = [json.loads(line) for line in lines]
+        assert any(e["logger"] == "gunicorn.error" and "Booting" in e["message"] for e in events)
+        assert any(e["logger"] == "facteur.requests" for e in events)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=STARTUP_TIMEOUT)
