@@ -64,11 +64,14 @@ class CeleryBeat(CeleryWorker):
         return ["beat", "--loglevel=INFO", "--schedule", str(self.log.with_name("beat-schedule"))]
 
 
+@override_settings(ALLOWED_HOSTS=["mail.example.org"])
 def test_healthz_answers_without_the_database_whatever_the_host(client):
     # No database fixture: a query would fail the test.
     response = client.get("/healthz", HTTP_HOST="web:8000")
     assert response.status_code == 200
     assert response.content == b"ok"
+    # The probe reaches the container by a name the site itself does not answer to.
+    assert client.get("/accounts/login/", HTTP_HOST="web:8000").status_code == 400
 
 
 @pytest.mark.django_db(transaction=True)
