@@ -11,6 +11,7 @@ SQLite and PostgreSQL and let exactly one worker own a send:
        +--4xx, network---+
     queued --cancel--> cancelled
     queued or failed --reopen (to edit it again)--> cancelled
+    failed --retry now (the administrator, with a new round of attempts)--> queued
 
 A worker owns a "sending" row for ``settings.SEND_LEASE`` seconds from its
 claim; the claim's time is its token, so a worker whose lease was taken over
