@@ -10,6 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY webmail ./webmail
 COPY accounts ./accounts
+COPY ops ./ops
 RUN pip install --no-cache-dir .
 COPY . .
 RUN FACTEUR_SECRET_KEY=build FACTEUR_CREDENTIALS_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -115,20 +115,57 @@ class IdentityInline(admin.TabularInline):
     extra = 0
 
 
+class MailProblemFilter(admin.SimpleListFilter):
+    """Accounts whose last new-mail check or POP3 fetch failed."""
+
+    title = _("checks and fetches")
+    parameter_name = "mail_problem"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("failing", _("Failing")), ("fine", _("Fine or not yet checked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MailAccount]):
+        failing = Q(sync_state__isnull=False) & ~Q(sync_state__problem="")
+        if self.value() == "failing":
+            return queryset.filter(failing)
+        if self.value() == "fine":
+            return queryset.exclude(failing)
+        return queryset
+
+
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
     form = MailAccountAdminForm
     inlines = (IdentityInline,)
-    list_display = ("email", "user", "protocol", "incoming_host", "smtp_host", "preset")
-    list_filter = ("protocol", "preset")
+    list_display = (
+        "email",
+        "user",
+        "protocol",
+        "incoming_host",
+        "smtp_host",
+        "preset",
+        "last_checked",
+        "mail_problem",
+    )
+    list_filter = (MailProblemFilter, "protocol", "preset")
     search_fields = ("email", "user__username", "user__email")
-    list_select_related = ("user", "preset")
+    list_select_related = ("user", "preset", "sync_state")
     autocomplete_fields = ("user",)
     actions = ("test_connection",)
     fieldsets = (
         (None, {"fields": ("user", "position")}),
         *_ACCOUNT_FIELDSETS,
     )
+
+    @admin.display(description=_("last checked"), ordering="sync_state__checked_at")
+    def last_checked(self, account: MailAccount):
+        state = getattr(account, "sync_state", None)
+        return state.checked_at if state is not None else None
+
+    @admin.display(description=_("problem"))
+    def mail_problem(self, account: MailAccount) -> str:
+        state = getattr(account, "sync_state", None)
+        return state.problem if state is not None else ""
 
     @admin.action(description=_("Test connection"))
     def test_connection(self, request: HttpRequest, queryset: QuerySet[MailAccount]) -> None:

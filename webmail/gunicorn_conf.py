@@ -23,3 +23,11 @@ accesslog = "-"
 # The path without its query string, and no Referer: a search's words are in the
 # query string, and they are the person's business.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+# A process that exits leaves the metrics' multi-process folder; JSON lines when asked.
+from ops.gunicorn import child_exit, json_logconfig  # noqa: E402
+
+if (json_lines := json_logconfig()) is not None:
+    logconfig_dict = json_lines
+
+__all__ = ["child_exit"]

@@ -11,6 +11,7 @@ SQLite and PostgreSQL and let exactly one worker own a send:
        +--4xx, network---+
     queued --cancel--> cancelled
     queued or failed --reopen (to edit it again)--> cancelled
+    failed --retry now (the administrator, with a new round of attempts)--> queued
 
 A worker owns a "sending" row for ``settings.SEND_LEASE`` seconds from its
 claim; the claim's time is its token, so a worker whose lease was taken over
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, PositiveSmallIntegerField, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -227,6 +228,33 @@ def reopen(user, pk: int) -> OutgoingMessage | None:
     if not changed:
         return None
     return OutgoingMessage.objects.select_related("account").get(pk=pk)
+
+
+def retry_now(pks: Sequence[int]) -> list[int]:
+    """Send queued or failed messages ``pks`` now, failed ones with their retries anew.
+
+    For the administrator, once what made them fail is mended. A message being
+    sent, sent or cancelled is left alone. Returns the ids of those queued.
+    """
+    now = timezone.now()
+    retried = []
+    for pk in pks:
+        changed = OutgoingMessage.objects.filter(
+            pk=pk, status__in=(Status.QUEUED, Status.FAILED)
+        ).update(
+            status=Status.QUEUED,
+            send_after=now,
+            updated=now,
+            attempts=Case(
+                When(status=Status.FAILED, then=0),
+                default=F("attempts"),
+                output_field=PositiveSmallIntegerField(),
+            ),
+        )
+        if changed:
+            retried.append(pk)
+            transaction.on_commit(partial(dispatch, pk))
+    return retried
 
 
 def pending(user) -> QuerySet[OutgoingMessage]:

@@ -69,9 +69,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts",
     "webmail",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # Health, readiness and metrics answer before the host check: probes and
+    # scrapers reach the app by an internal name.
+    "ops.middleware.OperationsEndpointsMiddleware",
+    "ops.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -226,16 +231,29 @@ MAIL_BACKGROUND_CHECK_SECONDS = env_int("FACTEUR_MAIL_BACKGROUND_CHECK_SECONDS",
 # New Inbox messages a check opens and sanitises ahead of the person, at most.
 MAIL_PRERENDER_COUNT = env_int("FACTEUR_MAIL_PRERENDER_COUNT", 10)
 
+# "json": one JSON object a line (time, level, logger, message, and the request or
+# task it happened in), for a log collector; "plain" for people.
+LOG_FORMAT = os.environ.get("FACTEUR_LOG_FORMAT", "plain").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("FACTEUR_LOG_LEVEL", "INFO")},
     # imapclient logs whole protocol lines at DEBUG, message bodies included:
     # never let them through.
     "loggers": {"imapclient": {"level": "WARNING"}},
 }
+# Celery would otherwise replace these handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
 # Sending -----------------------------------------------------------------------
 # Messages one person may queue per hour, so that a stolen session cannot turn
@@ -267,7 +285,22 @@ DRAFT_AUTOSAVE_SECONDS = env_int("FACTEUR_DRAFT_AUTOSAVE_SECONDS", 5)
 # A reply quoting a long message posts its whole text with every save.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# Operations ---------------------------------------------------------------------
+# Beat queues a heartbeat this often and a worker records it; /readyz answers 503
+# when the last one is older than HEARTBEAT_MAX_AGE (a worker or beat is down).
+HEARTBEAT_SECONDS = env_int("FACTEUR_HEARTBEAT_SECONDS", 30)
+HEARTBEAT_MAX_AGE = env_int("FACTEUR_HEARTBEAT_MAX_AGE", 3 * HEARTBEAT_SECONDS)
+# /metrics is off (404) unless one of these is set; when both are, both must match.
+METRICS_TOKEN = os.environ.get("FACTEUR_METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("FACTEUR_METRICS_ALLOWED_ADDRESSES")
+
 CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {
+        "task": "ops.tasks.heartbeat",
+        "schedule": float(HEARTBEAT_SECONDS),
+        # A heartbeat that waited longer than its period in the queue says nothing.
+        "options": {"expires": HEARTBEAT_SECONDS},
+    },
     "sweep-outbox": {"task": "webmail.tasks.sweep_outbox", "schedule": 60.0},
     "fetch-due-pop3": {"task": "webmail.tasks.fetch_due_pop3", "schedule": 60.0},
     "check-due-mail": {"task": "webmail.tasks.check_due_mail", "schedule": 60.0},

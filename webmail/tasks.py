@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MailAccount, Protocol
+from ops.metrics import POP3_FETCH_ERRORS, server_label
 from webmail import outbox, pop3fetch, sync
 from webmail.mailstore.base import MailStoreError
 from webmail.models import Upload
@@ -79,6 +80,7 @@ def fetch_pop3(account_id: int) -> None:
         # The next fetch is due after the usual interval, not sooner: a server
         # refusing the password is not asked again every minute.
         logger.warning("POP3 account %s not fetched: %s", account_id, exc.message)
+        POP3_FETCH_ERRORS.labels(server_label(account)).inc()
         problem = exc.message
     else:
         problem = ""

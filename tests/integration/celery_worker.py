@@ -109,6 +109,9 @@ class RedisServer:
 class CeleryWorker:
     """``celery -A webmail worker`` in its own process group, logging to ``log``."""
 
+    #: What the log says once it is up.
+    READY = b" ready."
+
     def __init__(
         self,
         *,
@@ -141,12 +144,7 @@ class CeleryWorker:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    *(str(celery), "-A", "webmail", "worker", "--loglevel=INFO"),
-                    *("--pool=prefork", f"--concurrency={self.concurrency}"),
-                    *("--hostname", self.nodename),
-                    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-                ],
+                [str(celery), "-A", "webmail", *self.arguments()],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -156,7 +154,16 @@ class CeleryWorker:
                 start_new_session=True,
                 **self.popen_options(),
             )
-        wait_for(lambda: self._ready(offset), what="the Celery worker to be ready")
+        wait_for(lambda: self._ready(offset), what=f"celery {self.arguments()[0]} to be ready")
+
+    def arguments(self) -> list[str]:
+        """What follows ``celery -A webmail``."""
+        return [
+            *("worker", "--loglevel=INFO"),
+            *("--pool=prefork", f"--concurrency={self.concurrency}"),
+            *("--hostname", self.nodename),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ]
 
     def popen_options(self) -> dict:
         """More arguments for the worker's ``subprocess.Popen``."""
@@ -189,7 +196,7 @@ class CeleryWorker:
             raise RuntimeError(f"The Celery worker exited; see {self.log}")
         with self.log.open("rb") as log:
             log.seek(offset)
-            return b" ready." in log.read()
+            return self.READY in log.read()
 
 
 def publish_to(broker_url: str) -> str:

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
+from prometheus_client import REGISTRY
 
 from webmail.mailstore.base import FolderNotFound, MailStoreError
 from webmail.mailstore.pool import SessionPool
@@ -439,3 +440,31 @@ def test_a_folder_the_server_lets_us_only_read_is_examined(pool, server):
         assert session.select("Archive", readonly=False).exists == 5
         assert session.select("Archive", readonly=False).exists == 5
         assert session.client.selects == [("Archive", False), ("Archive", True)]
+
+
+def test_the_pool_counts_connections_waits_and_errors_per_server(server, clock):
+    account = FakeAccount(pk=99, incoming_host="metrics.example.test")
+
+    def sample(name: str, **labels: str) -> float:
+        labels = {"server": "metrics.example.test:993", **labels}
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    pool = SessionPool(connect=server.connect, size=1, wait=0, clock=clock, reaper=False)
+    with pool.session(account):
+        assert sample("facteur_imap_pool_connections") == 1
+        with pytest.raises(MailStoreError, match="busy"), pool.session(account):
+            pass
+    assert sample("facteur_imap_pool_waits_total") == 1
+    assert sample("facteur_imap_pool_errors_total", kind="busy") == 1
+    assert sample("facteur_imap_pool_connections") == 1  # idle, kept
+
+    with pytest.raises(imaplib.IMAP4.abort), pool.session(account):
+        raise imaplib.IMAP4.abort("socket error: EOF")
+    assert sample("facteur_imap_pool_errors_total", kind="broken") == 1
+    assert sample("facteur_imap_pool_connections") == 0
+
+    server.refuse = ConnectionProblem(Cause.LOGIN, "The server refused the login or password.")
+    with pytest.raises(MailStoreError), pool.session(account):
+        pass
+    assert sample("facteur_imap_pool_errors_total", kind="connect") == 1
+    assert sample("facteur_imap_pool_connections") == 0

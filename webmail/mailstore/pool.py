@@ -40,6 +40,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from imapclient import IMAPClient
 
+from ops.metrics import IMAP_CONNECTIONS, IMAP_ERRORS, IMAP_WAITS, server_label
 from webmail.mailstore.base import FolderNotFound, MailStoreError
 from webmail.transport.endpoint import Endpoint
 from webmail.transport.imap import ConnectionProblem, close_quietly, open_imap, server_reply
@@ -91,6 +92,7 @@ class ImapSession:
         self.state: SelectState | None = None
         self._read_only_folders: set[str] = set()  # those the server lets us only read
         self.last_used = 0.0
+        self.server = ""  # host:port, the label of its metrics
         self._entry = entry
         self._generation = entry.generation
 
@@ -361,7 +363,9 @@ class SessionPool:
                 now = self._clock()
                 if deadline is None:
                     deadline = now + self.wait
+                    IMAP_WAITS.labels(server_label(account)).inc()
                 if now >= deadline:
+                    IMAP_ERRORS.labels(server_label(account), "busy").inc()
                     raise MailStoreError(
                         _(
                             "All connections to the mail server for this account are busy. "
@@ -385,6 +389,7 @@ class SessionPool:
             client = self._connect(account.incoming_endpoint())
             session = ImapSession(client, entry)
         except BaseException as exc:
+            IMAP_ERRORS.labels(server_label(account), "connect").inc()
             if client is not None:
                 close_quietly(client, logout=False)
             with self._lock:
@@ -395,6 +400,8 @@ class SessionPool:
             if isinstance(exc, BROKEN):
                 raise MailStoreError(_lost_connection_message(exc)) from exc
             raise
+        session.server = server_label(account)
+        IMAP_CONNECTIONS.labels(session.server).inc()
         logger.info("IMAP connection opened for account %s", _account_key(account))
         self._start_reaper()
         return session
@@ -406,6 +413,7 @@ class SessionPool:
             if broken or session._generation != entry.generation:
                 entry.live -= 1
                 if broken:
+                    IMAP_ERRORS.labels(session.server, "broken").inc()
                     # What broke this one (most often a server restart) broke the idle
                     # ones too: drop them now rather than fail the retry on one of them.
                     stale, entry.idle = entry.idle, []
@@ -420,6 +428,7 @@ class SessionPool:
     @staticmethod
     def _close(sessions: list[ImapSession], *, logout: bool) -> None:
         for session in sessions:
+            IMAP_CONNECTIONS.labels(session.server).dec()
             close_quietly(session.client, logout=logout)
 
     def _start_reaper(self) -> None:

@@ -1,0 +1,1 @@
+"""What operators need: health and readiness probes, metrics, logs, backups."""
