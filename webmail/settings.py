@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.SecurityHeadersMiddleware",
     "webmail.middleware.UserTimezoneMiddleware",
+    "webmail.middleware.PrivateResponsesMiddleware",
 ]
 
 ROOT_URLCONF = "webmail.urls"
