@@ -34,7 +34,7 @@ class ThrottledAuthenticationMixin:
         password = self.cleaned_data.get("password")
         if username is not None and password:
             throttle = SignInThrottle.for_request(self.request, username)
-            if throttle.is_locked():
+            if not throttle.begin():
                 throttle.record_refusal()
                 raise ValidationError(self.throttled_message, code="throttled")
             self.user_cache = authenticate(self.request, username=username, password=password)
