@@ -65,6 +65,11 @@ class AdminSignInForm(ThrottledAuthenticationMixin, AdminAuthenticationForm):
     """The admin site's sign-in, throttled like the people's."""
 
 
+NOT_GRANTED_MESSAGE = _(
+    "This account may not send as this address. Your administrator can allow it."
+)
+
+
 class IdentityForm(forms.ModelForm):
     """A name, an address and a signature to send with; the address must be one."""
 
@@ -78,6 +83,12 @@ class IdentityForm(forms.ModelForm):
             "name": _("The name recipients see beside the address."),
             "signature": _("Added below what you write. Plain text."),
         }
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if not self.instance.account.may_send_as(email):
+            raise ValidationError(NOT_GRANTED_MESSAGE, code="not_granted")
+        return email
 
     def clean_signature(self) -> str:
         # Browsers send a text area's lines with CRLF; the signature is matched
@@ -98,6 +109,10 @@ class IdentityInlineFormSet(forms.BaseInlineFormSet):
             self.data = self.data.copy()
             self.data[self.add_prefix(TOTAL_FORM_COUNT)] = "0"
             self.data[self.add_prefix(INITIAL_FORM_COUNT)] = "0"
+
+
+class SendAsGrantInlineFormSet(IdentityInlineFormSet):
+    """An account's send-as grants in its admin page; left out of a post, they stay too."""
 
 
 class _ServerFieldsMixin:

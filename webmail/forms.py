@@ -63,6 +63,16 @@ class ComposeForm(forms.Form):
             "content"
         )
 
+    def clean_identity(self) -> Identity:
+        identity = self.cleaned_data["identity"]
+        # An identity made before the administrator's rules, or since disallowed.
+        if not self.account.may_send_as(identity.email):
+            raise forms.ValidationError(
+                _("This account may no longer send as %(address)s. Choose another identity.")
+                % {"address": identity.email}
+            )
+        return identity
+
     def _recipients(self, name: str, header: str) -> str:
         value = self.cleaned_data.get(name, "")
         if self.sending:
