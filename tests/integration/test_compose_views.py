@@ -179,7 +179,15 @@ def test_drafts_are_replaced_never_piled_up_and_reopen_with_attachments(
     assert reopened["subject"] == "Brouillon d'été"
     assert "third" in reopened["html"]
     assert reopened["draft_uid"] == str(drafts[0])
-    (attachment,) = Upload.objects.filter(pk__in=reopened["attachments"])
+    # Reopening wrote nothing: the draft's attachment is a reference until it is posted.
+    assert "attachments" not in reopened
+    assert Upload.objects.count() == 1
+    (token,) = reopened["carried"]
+    reopened["action"] = "save"
+    answer = client.post(compose_url(alice), reopened, HTTP_ACCEPT="application/json").json()
+    (kept,) = answer["carried"]
+    assert kept["carried"] == token
+    attachment = Upload.objects.get(pk=kept["id"])
     assert attachment.filename == "Résumé 履歴書.pdf"
     assert bytes(attachment.content) == b"%PDF-1.4 draft"
 
