@@ -141,6 +141,32 @@ def test_a_draft_saves_itself_and_reopens_with_its_attachment(
     expect(page.locator("trix-editor")).to_contain_text("To be continued tomorrow")
     expect(page.locator("#compose-to")).to_have_value(bob.address)
     expect(page.locator("#upload-list li.upload.done .upload-name")).to_have_text("notes.txt")
+    # Reopened, the attachment is a reference to the draft; the next automatic save
+    # keeps it as an upload, since that save replaces the draft it came from.
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(1)
+    page.wait_for_load_state()
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" again")
+    expect(page.locator("#upload-list input[name=attachments]")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(0)
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" and again")
+    expect(page.locator("#compose-status")).to_contain_text("Draft saved", timeout=15_000)
+    wait_for(
+        lambda: b"again and again" in latest_draft(mail_server, account),
+        timeout=DELIVERY_TIMEOUT,
+        what="the draft saved again",
+    )
+    assert b"notes.txt" in latest_draft(mail_server, account)
+
+
+def latest_draft(mail_server, account) -> bytes:
+    with imap(mail_server, account) as client:
+        client.select_folder("Drafts", readonly=True)
+        uids = client.search(["ALL"])
+        if not uids:
+            return b""
+        return client.fetch(uids[-1:], ["BODY.PEEK[]"])[uids[-1]][b"BODY[]"]
 
 
 def test_files_dropped_on_the_form_are_attached(writer):
