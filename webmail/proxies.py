@@ -23,6 +23,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: key, so no client can send it; settings.SECURE_PROXY_SSL_HEADER names it.
 FORWARDED_PROTO_KEY = "FACTEUR_FORWARDED_PROTO"
 
+#: The headers by which a server in front (gunicorn's secure_scheme_headers) may set the scheme.
+_SCHEME_HEADERS = ("HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_PROTOCOL", "HTTP_X_FORWARDED_SSL")
+
 
 def parse_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
     """The networks of ``entries`` (addresses or CIDRs); ValueError on a malformed one."""
@@ -80,4 +83,9 @@ class TrustedProxyMiddleware:
             proto = request.META.get("HTTP_X_FORWARDED_PROTO", "").rpartition(",")[2].strip()
             if proto:
                 request.META[FORWARDED_PROTO_KEY] = proto.lower()
+        elif any(header in request.META for header in _SCHEME_HEADERS):
+            # gunicorn believes these headers from its own list of peers (loopback by
+            # default) and sets the scheme from them: from anyone not trusted here,
+            # the connection is taken as the plain HTTP it came in on.
+            request.META[FORWARDED_PROTO_KEY] = "http"
         return self.get_response(request)

@@ -73,3 +73,32 @@ def test_a_malformed_proxy_address_refuses_to_start():
     result = _start(FACTEUR_TRUSTED_PROXIES="10.0.0.2, proxy.example")
     assert result.returncode != 0
     assert "FACTEUR_TRUSTED_PROXIES" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "secure"),
+    [
+        ("192.0.2.1", {"HTTP_X_FORWARDED_PROTO": "https"}, True),
+        ("192.0.2.1", {"HTTP_X_FORWARDED_PROTO": "http, https"}, True),
+        ("192.0.2.1", {}, False),
+        # gunicorn set the scheme from a header of a peer it trusts and Facteur does not.
+        ("127.0.0.1", {"HTTP_X_FORWARDED_PROTO": "https", "wsgi.url_scheme": "https"}, False),
+        ("127.0.0.1", {"HTTP_X_FORWARDED_SSL": "on", "wsgi.url_scheme": "https"}, False),
+    ],
+)
+def test_the_scheme_comes_only_from_a_trusted_proxy(settings, peer, headers, secure):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from webmail.proxies import TrustedProxyMiddleware
+
+    settings.TRUSTED_PROXIES = ["192.0.2.1"]
+    request = RequestFactory().get("/", REMOTE_ADDR=peer, **headers)
+    seen = {}
+
+    def view(request):
+        seen["secure"] = request.is_secure()
+        return HttpResponse()
+
+    TrustedProxyMiddleware(view)(request)
+    assert seen["secure"] is secure
