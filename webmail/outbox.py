@@ -161,7 +161,8 @@ def queue(
     if not message_id:
         # Without it, a send interrupted after the handover could not be found in Sent.
         raise ValueError("An outgoing message needs a Message-ID.")
-    if not may_send_from(account, as_bytes(message)):
+    raw = as_bytes(message)
+    if not may_send_from(account, raw):
         raise OutboxError(str(NOT_GRANTED))
     if sent_in_last_hour(account.user) >= settings.SEND_RATE_LIMIT:
         raise RateLimited(
@@ -179,7 +180,7 @@ def queue(
             account=account,
             message_id=message_id,
             subject=str(message["Subject"] or ""),
-            raw=as_bytes(message),
+            raw=raw,
             envelope_from=account.email,
             envelope_to=list(recipients),
             send_after=max(send_after or now, now),

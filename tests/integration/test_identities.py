@@ -294,3 +294,23 @@ def test_the_admin_grants_a_domain_in_the_account_page(admin_client, account):
         "boss@office.example",
     }
     assert account.may_send_as("anyone@sales.example")
+
+
+@pytest.mark.parametrize(
+    ("from_header", "allowed"),
+    [
+        (b"Me <me@example.test>", True),
+        (b"=?utf-8?q?Moi?= <ME@EXAMPLE.TEST>", True),
+        (b"me@example.test, boss@office.example", False),
+        (b"Director <director@office.example>", False),
+        (b"me@example.test (<director@office.example>)", True),
+        (b"<>", False),
+        (b"not an address", False),
+        (None, False),
+    ],
+)
+def test_the_from_header_is_checked_address_by_address(account, from_header, allowed):
+    from webmail.outbox import may_send_from
+
+    headers = b"Subject: x\r\n" + (b"From: " + from_header + b"\r\n" if from_header else b"")
+    assert may_send_from(account, headers + b"\r\nbody\r\n") is allowed
