@@ -174,14 +174,18 @@ def test_the_form_page_renders(signed_in_client, account):
 # The administrator's inline ----------------------------------------------------
 
 
-def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
+def account_page(admin_client, account: MailAccount, inline: str) -> tuple[str, dict]:
+    """The account's admin page with the ``inline`` formset: its URL and its fields as posted."""
     url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
     response = admin_client.get(url)
-    assert 'name="identities-TOTAL_FORMS"' in response.content.decode()
-
+    assert f'name="{inline}-TOTAL_FORMS"' in response.content.decode()
     form = response.context["adminform"].form
     data = {name: form[name].value() for name in form.fields if name != "accept_untrusted"}
-    data = {name: "" if value is None else value for name, value in data.items()}
+    return url, {name: "" if value is None else value for name, value in data.items()}
+
+
+def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
+    url, data = account_page(admin_client, account, "identities")
     data.update(
         {
             "identities-TOTAL_FORMS": "1",
@@ -268,12 +272,7 @@ def test_an_identity_made_before_the_rule_cannot_send(signed_in_client, account)
 
 
 def test_the_admin_grants_a_domain_in_the_account_page(admin_client, account):
-    url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
-    response = admin_client.get(url)
-    assert 'name="send_as_grants-TOTAL_FORMS"' in response.content.decode()
-    form = response.context["adminform"].form
-    data = {name: form[name].value() for name in form.fields if name != "accept_untrusted"}
-    data = {name: "" if value is None else value for name, value in data.items()}
+    url, data = account_page(admin_client, account, "send_as_grants")
     data.update(
         {
             "send_as_grants-TOTAL_FORMS": "2",
