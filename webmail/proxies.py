@@ -13,9 +13,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    # Only for annotations: the settings module imports this one.
+    from django.http import HttpRequest, HttpResponse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
