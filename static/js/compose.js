@@ -52,6 +52,16 @@
     });
   }
 
+  // The form's own errors, as Django's errors.get_json_data() gives them.
+  function firstError(errors) {
+    var first = "";
+    Object.keys(errors || {}).some(function (field) {
+      first = (errors[field][0] || {}).message || "";
+      return first;
+    });
+    return first;
+  }
+
   function save(keepalive) {
     if (sending || !dirty) { return saving || Promise.resolve(); }
     if (saving) { return saving; }
@@ -71,7 +81,7 @@
           say(answer.saved);
         } else {
           dirty = true;
-          say(answer.error || gettext("The draft could not be saved."));
+          say(answer.error || firstError(answer.errors) || gettext("The draft could not be saved."));
         }
       });
     }).catch(function () {

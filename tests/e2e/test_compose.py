@@ -269,3 +269,27 @@ def test_an_identity_with_its_signature_is_picked_when_writing(
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Ci-joint la facture.\n")
     assert "\n-- \nService comptabilité\nPoste 42" in text
+
+
+def test_a_draft_deleted_behind_the_page_says_its_attachment_is_gone(
+    writer, tmp_path, mail_server, settings
+):
+    settings.DRAFT_AUTOSAVE_SECONDS = 2
+    page, account, bob = writer
+    open_editor(page)
+    fill_message(page, bob.address, "Soon gone", "Text")
+    attach(page, tmp_path, name="notes.txt", data=b"draft notes")
+    expect(page.locator("#compose-status")).to_contain_text("Draft saved", timeout=15_000)
+    draft_uid = page.locator("#compose-draft-uid").input_value()
+    page.goto(reverse("webmail:compose", args=[account.pk]) + f"?draft={draft_uid}")
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(1)
+    page.wait_for_load_state()
+    with imap(mail_server, account) as client:
+        client.select_folder("Drafts")
+        client.delete_messages(client.search(["ALL"]))
+        client.expunge()
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" more")
+    expect(page.locator("#compose-status")).to_contain_text(
+        "An attachment of the original message is no longer there", timeout=15_000
+    )
