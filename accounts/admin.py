@@ -20,9 +20,10 @@ from accounts.forms import (
     IdentityInlineFormSet,
     MailAccountAdminForm,
     MailAccountInlineFormSet,
+    SendAsGrantInlineFormSet,
     ServerPresetAdminForm,
 )
-from accounts.models import Identity, MailAccount, Protocol, ServerPreset
+from accounts.models import Identity, MailAccount, Protocol, SendAsGrant, ServerPreset
 from webmail.transport import diagnose
 from webmail.transport.endpoint import Endpoint
 
@@ -115,6 +116,18 @@ class IdentityInline(admin.TabularInline):
     extra = 0
 
 
+class SendAsGrantInline(admin.TabularInline):
+    """What the account may put in From besides its own address."""
+
+    model = SendAsGrant
+    formset = SendAsGrantInlineFormSet
+    fields = ("kind", "value")
+    extra = 0
+    verbose_name_plural = _(
+        "Addresses it may send as, besides its own (identities with any other address cannot send)"
+    )
+
+
 class MailProblemFilter(admin.SimpleListFilter):
     """Accounts whose last new-mail check or POP3 fetch failed."""
 
@@ -136,7 +149,7 @@ class MailProblemFilter(admin.SimpleListFilter):
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
     form = MailAccountAdminForm
-    inlines = (IdentityInline,)
+    inlines = (SendAsGrantInline, IdentityInline)
     list_display = (
         "email",
         "user",

@@ -34,7 +34,7 @@ class ThrottledAuthenticationMixin:
         password = self.cleaned_data.get("password")
         if username is not None and password:
             throttle = SignInThrottle.for_request(self.request, username)
-            if throttle.is_locked():
+            if not throttle.begin():
                 throttle.record_refusal()
                 raise ValidationError(self.throttled_message, code="throttled")
             self.user_cache = authenticate(self.request, username=username, password=password)
@@ -65,6 +65,11 @@ class AdminSignInForm(ThrottledAuthenticationMixin, AdminAuthenticationForm):
     """The admin site's sign-in, throttled like the people's."""
 
 
+NOT_GRANTED_MESSAGE = _(
+    "This account may not send as this address. Your administrator can allow it."
+)
+
+
 class IdentityForm(forms.ModelForm):
     """A name, an address and a signature to send with; the address must be one."""
 
@@ -78,6 +83,12 @@ class IdentityForm(forms.ModelForm):
             "name": _("The name recipients see beside the address."),
             "signature": _("Added below what you write. Plain text."),
         }
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if not self.instance.account.may_send_as(email):
+            raise ValidationError(NOT_GRANTED_MESSAGE, code="not_granted")
+        return email
 
     def clean_signature(self) -> str:
         # Browsers send a text area's lines with CRLF; the signature is matched
@@ -98,6 +109,10 @@ class IdentityInlineFormSet(forms.BaseInlineFormSet):
             self.data = self.data.copy()
             self.data[self.add_prefix(TOTAL_FORM_COUNT)] = "0"
             self.data[self.add_prefix(INITIAL_FORM_COUNT)] = "0"
+
+
+class SendAsGrantInlineFormSet(IdentityInlineFormSet):
+    """An account's send-as grants in its admin page; left out of a post, they stay too."""
 
 
 class _ServerFieldsMixin:
@@ -159,13 +174,18 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
 
     host_fields = ("incoming_host", "smtp_host")
     server_fields = MailAccount.SERVER_FIELDS
+    password_again_message = _(
+        "The server or how it is reached has changed: type the password again to send it there."
+    )
 
     password = forms.CharField(
         label=_("Password"),
         strip=False,
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Leave empty to keep the current password."),
+        help_text=_(
+            "Leave empty to keep the current password. Needed again when a server changes."
+        ),
     )
     smtp_password = forms.CharField(
         label=_("SMTP password"),
@@ -256,7 +276,45 @@ class MailAccountAdminForm(_ServerFieldsMixin, forms.ModelForm):
                     else _("Choose a preset or fill this in.")
                 )
                 self.add_error(name, ValidationError(message, code="required"))
+        if self.instance.pk is not None:
+            self._require_passwords_for_new_servers(cleaned)
         return cleaned
+
+    def _changed(self, cleaned: dict, names: tuple[str, ...]) -> bool:
+        return any(
+            name in cleaned and cleaned[name] != getattr(self.instance, name) for name in names
+        )
+
+    def _require_passwords_for_new_servers(self, cleaned: dict) -> None:
+        """A stored password goes only where it went when it was typed.
+
+        Otherwise whoever may edit the account could point it at a server of
+        theirs, press "Test connection" or wait for the next sign-in, and read
+        the person's mail password there.
+        """
+        trust = self._changed(cleaned, ("ca_file", "accept_untrusted"))
+        incoming = trust or self._changed(
+            cleaned, ("protocol", "incoming_host", "incoming_port", "incoming_security")
+        )
+        sending = trust or self._changed(cleaned, ("smtp_host", "smtp_port", "smtp_security"))
+        clearing = bool(cleaned.get("clear_smtp_password"))
+        # Without its own password, sending uses the incoming one.
+        sends_with_incoming = clearing or not self.instance.smtp_password_encrypted
+        if sending and (clearing or not cleaned.get("smtp_password")):
+            if sends_with_incoming:
+                incoming = True
+            else:
+                self.add_error(
+                    "smtp_password",
+                    ValidationError(self.password_again_message, code="password_again"),
+                )
+        if clearing and self.instance.smtp_password_encrypted:
+            # The incoming password would then go to the sending server.
+            incoming = True
+        if incoming and not cleaned.get("password") and "password" not in self.errors:
+            self.add_error(
+                "password", ValidationError(self.password_again_message, code="password_again")
+            )
 
     @sensitive_variables("password", "smtp_password")
     def save(self, commit: bool = True) -> MailAccount:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.core.validators import (
+    DomainNameValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    validate_email,
+)
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -257,17 +262,35 @@ class MailAccount(TlsTrust):
 
         So every account can send, even one an administrator made without any.
         """
-        identities = list(self.identities.all())
+        identities = self._allowed_identities()
         if identities:
             return identities
         with transaction.atomic():
             # Two first compositions at once must not both add a default identity.
             MailAccount.objects.select_for_update().filter(pk=self.pk).first()
-            identities = list(self.identities.all())
+            identities = self._allowed_identities()
             if not identities:
                 name = self.display_name or self.user.get_full_name()
                 identities = [self.identities.create(name=name, email=self.email)]
         return identities
+
+    def _allowed_identities(self) -> list[Identity]:
+        # Identities made before the administrator's rules, or since disallowed, cannot send.
+        return [i for i in self.identities.all() if self.may_send_as(i.email)]
+
+    def may_send_as(self, email: str) -> bool:
+        """Whether this account may send with ``email`` in From: its own address, or one
+        the administrator granted, by itself or by its domain."""
+        email = email.strip().lower()
+        local, at, domain = email.rpartition("@")
+        if not (local and at and domain):
+            return False
+        if email == self.email.lower():
+            return True
+        return any(
+            grant.value == (email if grant.kind == SendAsGrant.Kind.ADDRESS else domain)
+            for grant in self.send_as_grants.all()
+        )
 
     def own_addresses(self) -> set[str]:
         """Every address that is this account's own, lowercased: not to be replied to."""
@@ -314,3 +337,50 @@ class Identity(models.Model):
 
     def address(self) -> Address:
         return Address(name=self.name, email=self.email)
+
+
+class SendAsGrant(models.Model):
+    """An address, or every address of a domain, that an administrator lets an account send as.
+
+    Without one, an account sends only as its own address: nobody can add an
+    identity "Director <director@office>" and write in someone else's name.
+    """
+
+    class Kind(models.TextChoices):
+        ADDRESS = "address", _("this address")
+        DOMAIN = "domain", _("any address in this domain")
+
+    account = models.ForeignKey(
+        MailAccount,
+        on_delete=models.CASCADE,
+        related_name="send_as_grants",
+        verbose_name=_("mail account"),
+    )
+    kind = models.CharField(_("may send as"), max_length=7, choices=Kind.choices)
+    value = models.CharField(
+        _("address or domain"),
+        max_length=254,
+        help_text=_("An e-mail address, or a domain such as example.org."),
+    )
+
+    class Meta:
+        verbose_name = _("address the account may send as")
+        verbose_name_plural = _("addresses the account may send as")
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind", "value"], name="unique_send_as_grant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"*@{self.value}" if self.kind == self.Kind.DOMAIN else self.value
+
+    def clean(self) -> None:
+        super().clean()
+        self.value = self.value.strip().lower().removeprefix("@").rstrip(".")
+        validator = validate_email if self.kind == self.Kind.ADDRESS else DomainNameValidator()
+        try:
+            validator(self.value)
+        except ValidationError as exc:
+            raise ValidationError({"value": exc.messages}) from exc

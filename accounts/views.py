@@ -50,8 +50,14 @@ class IdentitiesView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs) -> dict:
         accounts = MailAccount.objects.filter(user=self.request.user).order_by("position", "id")
-        # An account without identities shows the default one it would send with.
-        rows = [(account, account.sending_identities()) for account in accounts]
+        rows = []
+        for account in accounts:
+            # An account without identities shows the default one it would send with.
+            account.sending_identities()
+            identities = list(account.identities.all())
+            for identity in identities:
+                identity.may_send = account.may_send_as(identity.email)
+            rows.append((account, identities))
         return super().get_context_data(accounts=rows, **kwargs)
 
 
@@ -74,6 +80,10 @@ class IdentityCreateView(_IdentityFormMixin, CreateView):
 
     def get_initial(self) -> dict:
         return {"name": self.account.display_name or self.request.user.get_full_name()}
+
+    def get_form_kwargs(self) -> dict:
+        # The form checks the address against this account's grants.
+        return {**super().get_form_kwargs(), "instance": Identity(account=self.account)}
 
     def get_context_data(self, **kwargs) -> dict:
         return super().get_context_data(account=self.account, **kwargs)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Identity, MailAccount
+from webmail.compose import carried
 from webmail.compose.composition import Composition
 from webmail.mailstore.base import MAX_UID
 from webmail.mime.build import Attachment, HeaderInjection, InvalidAddress, parse_recipients
@@ -22,6 +23,14 @@ logger = logging.getLogger(__name__)
 
 #: RFC 5322 2.1.1: a line, and so a Subject, is at most 998 characters.
 MAX_LINE = 998
+
+
+def _check_weight(total: int) -> None:
+    if total > settings.UPLOAD_MAX_SIZE:
+        raise forms.ValidationError(
+            _("The attachments weigh %(total)s together; the most a message may carry is %(max)s.")
+            % {"total": filesizeformat(total), "max": filesizeformat(settings.UPLOAD_MAX_SIZE)}
+        )
 
 
 class ComposeForm(forms.Form):
@@ -64,6 +73,16 @@ class ComposeForm(forms.Form):
         self.fields["identity"].queryset = Identity.objects.filter(account=account)
         self.fields["attachments"].queryset = Upload.objects.filter(user=account.user)
 
+    def clean_identity(self) -> Identity:
+        identity = self.cleaned_data["identity"]
+        # An identity made before the administrator's rules, or since disallowed.
+        if not self.account.may_send_as(identity.email):
+            raise forms.ValidationError(
+                _("This account may no longer send as %(address)s. Choose another identity.")
+                % {"address": identity.email}
+            )
+        return identity
+
     def _recipients(self, name: str, header: str) -> str:
         value = self.cleaned_data.get(name, "")
         if self.sending:
@@ -103,18 +122,7 @@ class ComposeForm(forms.Form):
 
     def clean_attachments(self) -> list[Upload]:
         uploads = list(self.cleaned_data.get("attachments") or [])
-        total = sum(upload.size for upload in uploads)
-        if total > settings.UPLOAD_MAX_SIZE:
-            raise forms.ValidationError(
-                _(
-                    "The attachments weigh %(total)s together; "
-                    "the most a message may carry is %(max)s."
-                )
-                % {
-                    "total": filesizeformat(total),
-                    "max": filesizeformat(settings.UPLOAD_MAX_SIZE),
-                }
-            )
+        _check_weight(sum(upload.size for upload in uploads))
         # Read now, so that a storage out of reach is said on the form, the text kept.
         try:
             self.attachment_bytes = {upload.pk: upload.content for upload in uploads}
@@ -129,7 +137,25 @@ class ComposeForm(forms.Form):
         data = super().clean()
         if self.sending and not self.errors and not any(data.get(f) for f in ("to", "cc", "bcc")):
             self.add_error("to", _("Add at least one recipient."))
+        self._clean_carried(data)
         return data
+
+    def _clean_carried(self, data: dict) -> None:
+        """The attachments referenced from another message (see ``webmail.compose.carried``)."""
+        tokens = self.data.getlist("carried") if hasattr(self.data, "getlist") else []
+        found = carried.read_all(self.account, tokens[: carried.MAX_CARRIED])
+        data["carried"] = found
+        if len(found) != len(tokens):
+            self.add_error(None, _("An attachment of this message cannot be found."))
+            return
+        total = sum(upload.size for upload in data.get("attachments") or []) + sum(
+            part.size for _token, part in found
+        )
+        if "attachments" not in self.errors:
+            try:
+                _check_weight(total)
+            except forms.ValidationError as exc:
+                self.add_error("attachments", exc)
 
     def composition(self) -> Composition:
         """What was written, with the attachments' bytes."""

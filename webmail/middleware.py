@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 #: The application's own pages load nothing from elsewhere and run only our own scripts.
 DEFAULT_CSP = "; ".join(
@@ -65,3 +66,21 @@ class UserTimezoneMiddleware:
         else:
             timezone.activate(zone)
         return self.get_response(request)
+
+
+class PrivateResponsesMiddleware:
+    """Nothing answered to a signed-in person is kept by the browser or a shared cache.
+
+    Every such page may carry mail or addresses, which must not outlive the
+    session on a shared computer; views that say so themselves keep their word.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

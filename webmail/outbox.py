@@ -42,7 +42,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from functools import partial
 from typing import TYPE_CHECKING
@@ -85,6 +87,10 @@ DISPATCH_HORIZON = timedelta(minutes=30)
 
 #: What submits a message: ``smtp.submit`` or, in tests, a stand-in with its signature.
 Submit = Callable[..., dict[str, str]]
+
+NOT_GRANTED = _lazy(
+    "This account may not send as this From address; your administrator has not allowed it."
+)
 
 
 class OutboxError(Exception):
@@ -156,6 +162,9 @@ def queue(
     if not message_id:
         # Without it, a send interrupted after the handover could not be found in Sent.
         raise ValueError("An outgoing message needs a Message-ID.")
+    raw = as_bytes(message)
+    if not may_send_from(account, raw):
+        raise OutboxError(str(NOT_GRANTED))
     if sent_in_last_hour(account.user) >= settings.SEND_RATE_LIMIT:
         raise RateLimited(
             _(
@@ -172,7 +181,7 @@ def queue(
             account=account,
             message_id=message_id,
             subject=str(message["Subject"] or ""),
-            raw=as_bytes(message),
+            raw=raw,
             envelope_from=account.email,
             envelope_to=list(recipients),
             send_after=max(send_after or now, now),
@@ -186,6 +195,16 @@ def queue(
         if row.send_after - now <= DISPATCH_HORIZON:
             transaction.on_commit(partial(dispatch, row.pk, row.send_after))
     return row
+
+
+def may_send_from(account: MailAccount, raw: bytes) -> bool:
+    """Whether every From address of message ``raw`` is one ``account`` may send as."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    try:
+        addresses = [a.addr_spec for value in headers.get_all("From", []) for a in value.addresses]
+    except (AttributeError, ValueError):
+        return False
+    return bool(addresses) and all(account.may_send_as(address) for address in addresses)
 
 
 def _addressed(message: EmailMessage, recipients: Sequence[str]) -> list[Address]:
@@ -365,6 +384,11 @@ def _settle_abandoned(claim: _Claim, store_for: Callable[[MailAccount], MailStor
 
 def _submit(claim: _Claim, submit: Submit) -> Result:
     row = claim.row
+    # Checked again at sending: the grant may have gone since the message was queued.
+    if not may_send_from(row.account, bytes(row.raw)):
+        logger.warning("outgoing message %s refused: From not allowed for its account", row.pk)
+        claim.finish(Status.FAILED, handed_over=False, last_error=str(NOT_GRANTED))
+        return Result(Outcome.FAILED)
 
     def handover() -> None:
         if not claim.mark_handed_over():

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from webmail.proxies import FORWARDED_PROTO_KEY, parse_networks
 from webmail.storage import uploads_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webmail.proxies.TrustedProxyMiddleware",
     # Health, readiness and metrics answer before the host check: probes and
     # scrapers reach the app by an internal name.
     "ops.middleware.OperationsEndpointsMiddleware",
@@ -88,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.SecurityHeadersMiddleware",
     "webmail.middleware.UserTimezoneMiddleware",
+    "webmail.middleware.PrivateResponsesMiddleware",
 ]
 
 ROOT_URLCONF = "webmail.urls"
@@ -133,8 +136,9 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "webmail:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Sign-in throttling: this many failures per username or per client address
-# within the window lock further attempts until the window has passed.
+# Sign-in throttling: this many attempts per person (or unknown name) and ten
+# times as many per client address within the window lock further attempts
+# until the window has passed; a successful sign-in gives its attempt back.
 LOGIN_FAILURE_LIMIT = env_int("FACTEUR_LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW = env_int("FACTEUR_LOGIN_FAILURE_WINDOW", 15 * 60)
 
@@ -192,9 +196,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FACTEUR_BEHIND_TLS_PROXY") else None
-)
+# The reverse proxies (addresses or CIDRs) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed; from anyone else they are ignored (see
+# webmail/proxies.py, whose middleware reports the scheme under this key).
+TRUSTED_PROXIES = env_list("FACTEUR_TRUSTED_PROXIES")
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"FACTEUR_TRUSTED_PROXIES: {exc}") from exc
+if env_bool("FACTEUR_BEHIND_TLS_PROXY") and not TRUSTED_PROXIES:
+    # It used to trust forwarded headers from every client reaching the app.
+    raise ImproperlyConfigured(
+        "FACTEUR_BEHIND_TLS_PROXY is replaced by FACTEUR_TRUSTED_PROXIES: "
+        "set it to the addresses of the reverse proxy."
+    )
+SECURE_PROXY_SSL_HEADER = (FORWARDED_PROTO_KEY, "https")
 
 # Celery: Redis is the broker; tasks are acknowledged late so that a killed
 # worker's task is handed to another one instead of being lost.

@@ -39,6 +39,29 @@
     return data;
   }
 
+  // Parts taken from another message were kept as uploads by the save: the
+  // draft they came from may be gone, so the form names the uploads from now on.
+  function keepCarried(kept) {
+    kept.forEach(function (entry) {
+      uploadList.querySelectorAll("input[name=carried]").forEach(function (input) {
+        if (input.value !== entry.carried) { return; }
+        input.name = "attachments";
+        input.value = entry.id;
+        input.closest("li").querySelector(".upload-remove").dataset.deleteUrl = entry.delete_url;
+      });
+    });
+  }
+
+  // The form's own errors, as Django's errors.get_json_data() gives them.
+  function firstError(errors) {
+    var first = "";
+    Object.keys(errors || {}).some(function (field) {
+      first = (errors[field][0] || {}).message || "";
+      return first;
+    });
+    return first;
+  }
+
   function save(keepalive) {
     if (sending || !dirty) { return saving || Promise.resolve(); }
     if (saving) { return saving; }
@@ -54,10 +77,11 @@
       return response.json().then(function (answer) {
         if (response.ok) {
           if (answer.draft_uid) { draftUid.value = answer.draft_uid; }
+          keepCarried(answer.carried || []);
           say(answer.saved);
         } else {
           dirty = true;
-          say(answer.error || gettext("The draft could not be saved."));
+          say(answer.error || firstError(answer.errors) || gettext("The draft could not be saved."));
         }
       });
     }).catch(function () {

@@ -141,6 +141,32 @@ def test_a_draft_saves_itself_and_reopens_with_its_attachment(
     expect(page.locator("trix-editor")).to_contain_text("To be continued tomorrow")
     expect(page.locator("#compose-to")).to_have_value(bob.address)
     expect(page.locator("#upload-list li.upload.done .upload-name")).to_have_text("notes.txt")
+    # Reopened, the attachment is a reference to the draft; the next automatic save
+    # keeps it as an upload, since that save replaces the draft it came from.
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(1)
+    page.wait_for_load_state()
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" again")
+    expect(page.locator("#upload-list input[name=attachments]")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(0)
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" and again")
+    expect(page.locator("#compose-status")).to_contain_text("Draft saved", timeout=15_000)
+    wait_for(
+        lambda: b"again and again" in latest_draft(mail_server, account),
+        timeout=DELIVERY_TIMEOUT,
+        what="the draft saved again",
+    )
+    assert b"notes.txt" in latest_draft(mail_server, account)
+
+
+def latest_draft(mail_server, account) -> bytes:
+    with imap(mail_server, account) as client:
+        client.select_folder("Drafts", readonly=True)
+        uids = client.search(["ALL"])
+        if not uids:
+            return b""
+        return client.fetch(uids[-1:], ["BODY.PEEK[]"])[uids[-1]][b"BODY[]"]
 
 
 def test_files_dropped_on_the_form_are_attached(writer):
@@ -243,3 +269,27 @@ def test_an_identity_with_its_signature_is_picked_when_writing(
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Ci-joint la facture.\n")
     assert "\n-- \nService comptabilité\nPoste 42" in text
+
+
+def test_a_draft_deleted_behind_the_page_says_its_attachment_is_gone(
+    writer, tmp_path, mail_server, settings
+):
+    settings.DRAFT_AUTOSAVE_SECONDS = 2
+    page, account, bob = writer
+    open_editor(page)
+    fill_message(page, bob.address, "Soon gone", "Text")
+    attach(page, tmp_path, name="notes.txt", data=b"draft notes")
+    expect(page.locator("#compose-status")).to_contain_text("Draft saved", timeout=15_000)
+    draft_uid = page.locator("#compose-draft-uid").input_value()
+    page.goto(reverse("webmail:compose", args=[account.pk]) + f"?draft={draft_uid}")
+    expect(page.locator("#upload-list input[name=carried]")).to_have_count(1)
+    page.wait_for_load_state()
+    with imap(mail_server, account) as client:
+        client.select_folder("Drafts")
+        client.delete_messages(client.search(["ALL"]))
+        client.expunge()
+    page.locator("trix-editor").press("End")
+    page.keyboard.type(" more")
+    expect(page.locator("#compose-status")).to_contain_text(
+        "An attachment of the original message is no longer there", timeout=15_000
+    )

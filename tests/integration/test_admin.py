@@ -1,6 +1,7 @@
 """The administrator's screens: write-only passwords, presets, "Test connection"."""
 
 import socket
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -235,8 +236,10 @@ def test_passwords_can_be_changed_and_the_smtp_one_cleared(admin_client, account
     assert account.incoming_endpoint().password == "Mail-pass-9"
     assert account.smtp_endpoint().password == "Smtp-pass-9"
 
+    # The incoming password then goes to the sending server too: it is typed again.
     admin_client.post(
-        change_url(account), current_form(admin_client, account, clear_smtp_password="on")
+        change_url(account),
+        current_form(admin_client, account, clear_smtp_password="on", password="Mail-pass-9"),
     )
     account.refresh_from_db()
     assert account.smtp_password_encrypted == ""
@@ -419,3 +422,143 @@ def test_admin_pages_cannot_be_framed(admin_client, account):
     assert response["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+# -- A stored password goes only where it went when it was typed ----------------
+
+
+class CapturingServer:
+    """A plain TCP server that greets like IMAP and keeps every line it is sent."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.lines: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _addr = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.sendall(b"* OK ready\r\n")
+                reader = conn.makefile("rb")
+                for line in reader:
+                    self.lines.append(line)
+                    tag, _space, command = line.partition(b" ")
+                    if command.upper().startswith(b"CAPABILITY"):
+                        conn.sendall(b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n")
+                    else:
+                        conn.sendall(tag + b" NO go away\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def capturing_server():
+    server = CapturingServer()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"incoming_port": "{port}", "incoming_security": Security.NONE},
+        {"incoming_host": "localhost"},
+        {"incoming_security": Security.NONE},
+        {"smtp_host": "localhost"},
+        {"smtp_port": "2525"},
+        {"smtp_security": Security.NONE},
+        {"accept_untrusted": "on"},
+        {"protocol": Protocol.POP3},
+    ],
+)
+def test_changing_where_the_password_goes_needs_it_again(
+    admin_client, live_account, capturing_server, changes
+):
+    before = MailAccount.objects.values().get(pk=live_account.pk)
+    changes = {k: v.format(port=capturing_server.port) for k, v in changes.items()}
+    response = admin_client.post(
+        change_url(live_account), current_form(admin_client, live_account, **changes)
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "type the password again" in errors["password"][0]
+    assert MailAccount.objects.values().get(pk=live_account.pk) == before
+    # Test connection still goes where the password was typed for, nowhere else.
+    run_test_connection(admin_client, [live_account])
+    assert capturing_server.connections == 0
+
+
+def test_with_the_password_typed_again_the_new_server_is_saved(
+    admin_client, live_account, capturing_server
+):
+    form = current_form(
+        admin_client,
+        live_account,
+        incoming_host="127.0.0.1",
+        incoming_port=str(capturing_server.port),
+        incoming_security=Security.NONE,
+        password="Typed-for-this-server",
+    )
+    assert admin_client.post(change_url(live_account), form).status_code == 302
+    live_account.refresh_from_db()
+    assert live_account.incoming_port == capturing_server.port
+    level, _message = run_test_connection(admin_client, [live_account])[-1]
+    assert level == constants.ERROR
+    # What reached the new server is the password typed for it, not the old one.
+    sent = b"".join(capturing_server.lines)
+    assert b"Typed-for-this-server" in sent
+    assert live_account.login.encode() in sent
+
+
+def test_a_separate_smtp_password_is_needed_for_a_new_smtp_server(admin_client, live_account):
+    live_account.set_smtp_password("Smtp-pass-2")
+    live_account.save()
+    form = current_form(admin_client, live_account, smtp_host="localhost", password="Mail-pass-9")
+    response = admin_client.post(change_url(live_account), form)
+    assert (
+        "type the password again" in response.context["adminform"].form.errors["smtp_password"][0]
+    )
+    form["smtp_password"] = "Smtp-pass-9"
+    assert admin_client.post(change_url(live_account), form).status_code == 302
+
+
+def test_forgetting_the_smtp_password_needs_the_incoming_one(admin_client, live_account):
+    live_account.set_smtp_password("Smtp-pass-2")
+    live_account.save()
+    form = current_form(admin_client, live_account, clear_smtp_password="on")
+    response = admin_client.post(change_url(live_account), form)
+    assert "type the password again" in response.context["adminform"].form.errors["password"][0]
+    live_account.refresh_from_db()
+    assert live_account.smtp_endpoint().password == "Smtp-pass-2"
+
+
+def test_the_person_page_inline_asks_for_the_password_too(admin_client, live_account):
+    owner = live_account.user
+    response = admin_client.get(reverse("admin:auth_user_change", args=[owner.pk]))
+    data = {}
+    for form in [
+        response.context["adminform"].form,
+        *response.context["inline_admin_formsets"][0].formset.forms,
+    ]:
+        for name in form.fields:
+            value = form[name].value()
+            if value in (None, False):
+                continue
+            data[form.add_prefix(name)] = "on" if value is True else value
+    formset = response.context["inline_admin_formsets"][0].formset
+    data.update({f"{formset.prefix}-{k}": v for k, v in formset.management_form.initial.items()})
+    data[f"{formset.prefix}-0-incoming_host"] = "localhost"
+    data.pop("password", None)
+    response = admin_client.post(reverse("admin:auth_user_change", args=[owner.pk]), data)
+    assert response.status_code == 200
+    live_account.refresh_from_db()
+    assert live_account.incoming_host != "localhost"

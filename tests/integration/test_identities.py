@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import Identity, MailAccount
+from accounts.models import Identity, MailAccount, SendAsGrant
 from webmail.mime import Address
+from webmail.models import OutgoingMessage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -66,6 +67,7 @@ def test_the_default_identity_uses_the_accounts_display_name(person):
 
 
 def test_identities_come_in_their_order_and_make_the_own_addresses(account):
+    account.send_as_grants.create(kind=SendAsGrant.Kind.ADDRESS, value="sales@example.test")
     second = account.identities.create(name="B", email="Sales@Example.test", position=2)
     first = account.identities.create(name="A", email="me@example.test", position=1)
     assert account.sending_identities() == [first, second]
@@ -117,6 +119,7 @@ def test_another_persons_identities_are_out_of_reach(
 
 
 def test_add_edit_and_delete(signed_in_client, account):
+    account.send_as_grants.create(kind=SendAsGrant.Kind.DOMAIN, value="example.test")
     default = account.sending_identities()[0]
     response = signed_in_client.post(
         reverse("accounts:identity-add", args=[account.pk]),
@@ -171,14 +174,18 @@ def test_the_form_page_renders(signed_in_client, account):
 # The administrator's inline ----------------------------------------------------
 
 
-def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
+def account_page(admin_client, account: MailAccount, inline: str) -> tuple[str, dict]:
+    """The account's admin page with the ``inline`` formset: its URL and its fields as posted."""
     url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
     response = admin_client.get(url)
-    assert 'name="identities-TOTAL_FORMS"' in response.content.decode()
-
+    assert f'name="{inline}-TOTAL_FORMS"' in response.content.decode()
     form = response.context["adminform"].form
     data = {name: form[name].value() for name in form.fields if name != "accept_untrusted"}
-    data = {name: "" if value is None else value for name, value in data.items()}
+    return url, {name: "" if value is None else value for name, value in data.items()}
+
+
+def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
+    url, data = account_page(admin_client, account, "identities")
     data.update(
         {
             "identities-TOTAL_FORMS": "1",
@@ -200,3 +207,109 @@ def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
     response = admin_client.post(url, data)
     assert response.status_code == 200
     assert account.identities.count() == 1
+
+
+# Who an account may send as ------------------------------------------------------
+
+
+def add_identity(client, account: MailAccount, email: str):
+    return client.post(
+        reverse("accounts:identity-add", args=[account.pk]),
+        {"name": "Someone", "email": email, "signature": ""},
+    )
+
+
+def test_a_person_cannot_add_an_address_nobody_granted(signed_in_client, account):
+    response = add_identity(signed_in_client, account, "director@office.example")
+    assert response.status_code == 200
+    assert "may not send as this address" in response.context["form"].errors["email"][0]
+    assert not account.identities.filter(email="director@office.example").exists()
+    # Nor by editing an allowed identity into one.
+    own = account.sending_identities()[0]
+    response = signed_in_client.post(
+        reverse("accounts:identity-edit", args=[own.pk]),
+        {"name": "Director", "email": "director@office.example", "signature": ""},
+    )
+    assert response.status_code == 200
+    own.refresh_from_db()
+    assert own.email == "me@example.test"
+
+
+def test_the_accounts_own_address_in_any_case_is_always_allowed(signed_in_client, account):
+    assert add_identity(signed_in_client, account, "Me@Example.TEST").status_code == 302
+
+
+def test_granted_addresses_and_domains(signed_in_client, account):
+    account.send_as_grants.create(kind=SendAsGrant.Kind.ADDRESS, value="boss@office.example")
+    account.send_as_grants.create(kind=SendAsGrant.Kind.DOMAIN, value="sales.example")
+    for allowed in ("boss@office.example", "Anyone@Sales.example"):
+        assert add_identity(signed_in_client, account, allowed).status_code == 302, allowed
+    for refused in ("other@office.example", "x@eu.sales.example", "x@sales.example.evil"):
+        assert add_identity(signed_in_client, account, refused).status_code == 200, refused
+
+
+def test_one_accounts_grant_does_not_reach_another(signed_in_client, person, account):
+    other = make_account(person, "other@example.test")
+    other.send_as_grants.create(kind=SendAsGrant.Kind.DOMAIN, value="sales.example")
+    assert add_identity(signed_in_client, account, "x@sales.example").status_code == 200
+
+
+def test_an_identity_made_before_the_rule_cannot_send(signed_in_client, account):
+    own = account.sending_identities()[0]
+    forged = account.identities.create(name="Director", email="director@office.example")
+    assert account.sending_identities() == [own]
+    page = signed_in_client.get(LIST_URL).content.decode()
+    assert "it cannot send" in page
+    compose = reverse("webmail:compose", args=[account.pk])
+    response = signed_in_client.post(
+        compose,
+        {"action": "send", "identity": forged.pk, "to": "bob@example.test", "rich": ""},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "may no longer send as director@office.example" in response.content.decode()
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_the_admin_grants_a_domain_in_the_account_page(admin_client, account):
+    url, data = account_page(admin_client, account, "send_as_grants")
+    data.update(
+        {
+            "send_as_grants-TOTAL_FORMS": "2",
+            "send_as_grants-INITIAL_FORMS": "0",
+            "send_as_grants-0-kind": "domain",
+            "send_as_grants-0-value": "@Sales.Example.",
+            "send_as_grants-1-kind": "address",
+            "send_as_grants-1-value": "not an address",
+        }
+    )
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert not account.send_as_grants.exists()
+    data["send_as_grants-1-value"] = "Boss@Office.example"
+    assert admin_client.post(url, data).status_code == 302
+    assert {str(g) for g in account.send_as_grants.all()} == {
+        "*@sales.example",
+        "boss@office.example",
+    }
+    assert account.may_send_as("anyone@sales.example")
+
+
+@pytest.mark.parametrize(
+    ("from_header", "allowed"),
+    [
+        (b"Me <me@example.test>", True),
+        (b"=?utf-8?q?Moi?= <ME@EXAMPLE.TEST>", True),
+        (b"me@example.test, boss@office.example", False),
+        (b"Director <director@office.example>", False),
+        (b"me@example.test (<director@office.example>)", True),
+        (b"<>", False),
+        (b"not an address", False),
+        (None, False),
+    ],
+)
+def test_the_from_header_is_checked_address_by_address(account, from_header, allowed):
+    from webmail.outbox import may_send_from
+
+    headers = b"Subject: x\r\n" + (b"From: " + from_header + b"\r\n" if from_header else b"")
+    assert may_send_from(account, headers + b"\r\nbody\r\n") is allowed

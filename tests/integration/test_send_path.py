@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import MailAccount
+from accounts.models import MailAccount, SendAsGrant
 from tests.integration.celery_worker import (
     CeleryWorker,
     RedisServer,
@@ -374,3 +374,52 @@ def test_a_worker_killed_during_a_burst_delivers_each_message_once(
     twice = {message_id for message_id, number in copies.items() if number > 1}
     assert twice <= unmarked
     assert max(copies.values()) <= 2
+
+
+# Who a message may be from ---------------------------------------------------------
+
+
+def send_as(account: MailAccount, sender: Address, *, to, **options) -> OutgoingMessage:
+    message, recipients = build_message(
+        sender=sender,
+        to=to,
+        subject="Signed",
+        text="Hello",
+        message_id_domain=sender.email.rpartition("@")[2],
+    )
+    return outbox.queue(account, message, recipients, **options)
+
+
+def test_a_granted_domain_sends_through_postfix(worker, mail_server, alice, new_mailbox):
+    bob = new_mailbox()
+    alice.send_as_grants.create(kind=SendAsGrant.Kind.DOMAIN, value="sales.example.test")
+    row = send_as(alice, Address("Sales", "team@sales.example.test"), to=bob.address)
+    until(row.pk, Status.SENT)
+    (copy,) = arrived(mail_server, bob, row.message_id).values()
+    parsed = email.message_from_bytes(copy[1], policy=policy.default)
+    assert parsed["From"].addresses[0].addr_spec == "team@sales.example.test"
+
+
+def test_an_address_nobody_granted_is_refused_when_queued(alice):
+    with pytest.raises(outbox.OutboxError, match="may not send as"):
+        send_as(alice, Address("Director", "director@office.example"), to="bob@example.test")
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_the_worker_refuses_a_from_no_longer_granted(worker, mail_server, alice, new_mailbox):
+    """Queued while granted, the grant withdrawn before the worker sends: it never leaves."""
+    bob = new_mailbox()
+    grant = alice.send_as_grants.create(kind=SendAsGrant.Kind.ADDRESS, value="boss@example.test")
+    # Due tomorrow: no task is asked for yet.
+    tomorrow = timezone.now() + timedelta(days=1)
+    row = send_as(alice, Address("Boss", "boss@example.test"), to=bob.address, send_after=tomorrow)
+    grant.delete()
+    OutgoingMessage.objects.filter(pk=row.pk).update(send_after=timezone.now())
+    outbox.dispatch(row.pk)
+    failed = until(row.pk, Status.FAILED)
+    assert "may not send as" in failed.last_error
+    # A message the worker would have sent to Bob meanwhile arrives; the refused one never does.
+    control = send(alice, to=bob.address)
+    until(control.pk, Status.SENT)
+    arrived(mail_server, bob, control.message_id)
+    assert count(mail_server, bob, row.message_id) == 0

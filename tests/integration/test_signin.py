@@ -1,6 +1,7 @@
 """Signing in and out through the real views, and the brute-force protection."""
 
 import logging
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -9,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.throttle import ADDRESS_LIMIT_FACTOR
+from tests.support.concurrency import in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -271,7 +273,8 @@ def test_a_next_back_to_the_sign_in_page_goes_home(client, person):
 
 @pytest.fixture
 def behind_proxy(settings):
-    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The test client's requests come from 127.0.0.1: the proxy.
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
 
 
 def test_behind_the_proxy_each_client_has_its_own_address(client, person, limit, behind_proxy):
@@ -297,3 +300,121 @@ def test_behind_the_proxy_a_malformed_entry_falls_back_to_the_peer(
     with caplog.at_level(logging.WARNING, logger="accounts.signin"):
         sign_in(client, "alice", "wrong", HTTP_X_FORWARDED_FOR="1.2.3.4\nforged line")
     assert "forged" not in caplog.text and "127.0.0.1" in caplog.text
+
+
+def test_a_client_not_among_the_trusted_proxies_cannot_forward(client, person, limit, settings):
+    settings.TRUSTED_PROXIES = ["192.0.2.1", "10.0.0.0/8"]
+    for number in range(limit * ADDRESS_LIMIT_FACTOR):
+        sign_in(client, f"user{number}", "wrong", HTTP_X_FORWARDED_FOR=f"198.51.100.{number}")
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+
+
+def test_the_walk_skips_every_trusted_proxy(client, person, limit, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/8"]
+    for number in range(limit * ADDRESS_LIMIT_FACTOR):
+        chain = f"192.0.2.{number}, 203.0.113.9, 10.1.2.3"
+        sign_in(client, f"user{number}", "wrong", HTTP_X_FORWARDED_FOR=chain)
+    assert sign_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+    other = sign_in(Client(), "alice", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.10, 10.9.9.9")
+    assert other.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("trusted", "secure"), [(["127.0.0.1"], True), (["192.0.2.1"], False), ([], False)]
+)
+def test_https_is_believed_only_from_a_trusted_proxy(client, settings, trusted, secure):
+    settings.TRUSTED_PROXIES = trusted
+    settings.SECURE_HSTS_SECONDS = 3600
+    response = client.get(reverse("accounts:login"), HTTP_X_FORWARDED_PROTO="https")
+    # Django sends HSTS on secure requests only.
+    assert ("Strict-Transport-Security" in response) is secure
+
+
+def test_username_and_address_of_one_person_share_one_counter(client, person, limit):
+    for username in ("alice", "Alice@Example.org", "ALICE@example.ORG")[:limit]:
+        sign_in(client, username, "wrong")
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+    assert sign_in(client, "alice@example.org", PASSWORD).status_code == 429
+
+
+SPELLINGS = ["ALICE@EXAMPLE.ORG", "al\u0131ce@example.org", "\uff21lice@example.org"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_no_spelling_that_signs_in_as_the_person_escapes_the_counter(
+    client, person, limit, spelling
+):
+    from django.contrib.auth import authenticate
+
+    signs_in_as_alice = authenticate(None, username=spelling, password=PASSWORD) == person
+    for _attempt in range(limit):
+        sign_in(client, "alice", "wrong")
+    response = sign_in(client, spelling, PASSWORD)
+    if signs_in_as_alice:
+        assert response.status_code == 429
+    assert signed_in_user(client) is None
+
+
+def test_on_postgresql_the_dotless_i_signs_in_and_is_counted(client, person, limit):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL folds the dotless i to I")
+    assert sign_in(Client(), "al\u0131ce@example.org", PASSWORD).status_code == 302
+    for _attempt in range(limit):
+        sign_in(client, "al\u0131ce@example.org", "wrong")
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+
+
+def test_unknown_names_are_counted_by_their_normal_form(client, person, limit):
+    for name in ("Nobody", "\uff2eobody", "NOBODY ")[:limit]:
+        sign_in(client, name, "wrong")
+    assert sign_in(client, "nobody", "wrong").status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("username", ["alice", "alice@example.org"])
+def test_parallel_attempts_cannot_race_past_the_limit(person, limit, monkeypatch, username):
+    """Attempts sent at once: only as many as the limit reach the password check.
+
+    Every request that reaches the password check waits there until all the
+    others have reached it too or been answered, so that without an atomic
+    count every one of them would pass the check.
+    """
+    from accounts import forms
+
+    attempts = 4 * limit
+    lock = threading.Lock()
+    progress = {"checking": 0, "answered": 0}
+    everyone_there = threading.Event()
+
+    def note(key: str) -> None:
+        with lock:
+            progress[key] += 1
+            if progress["checking"] + progress["answered"] >= attempts:
+                everyone_there.set()
+
+    real_authenticate = forms.authenticate
+
+    def slow_authenticate(*args, **kwargs):
+        note("checking")
+        everyone_there.wait(timeout=60)
+        return real_authenticate(*args, **kwargs)
+
+    monkeypatch.setattr(forms, "authenticate", slow_authenticate)
+    start = threading.Barrier(attempts)
+
+    def attempt() -> int:
+        start.wait(timeout=60)
+        try:
+            return sign_in(Client(), username, "wrong").status_code
+        finally:
+            note("answered")
+
+    runs = [in_thread(attempt) for _ in range(attempts)]
+    for thread, _outcome in runs:
+        thread.join()
+    statuses = sorted(outcome["result"] for _thread, outcome in runs)
+    assert progress["checking"] == limit
+    assert statuses == [200] * limit + [429] * (attempts - limit)
+    assert sign_in(Client(), "alice", PASSWORD).status_code == 429

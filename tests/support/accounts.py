@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
+
 from accounts.models import MailAccount, Protocol, Security
+
+
+class Mailbox:
+    """A new mailbox of its own on the suite's mail server."""
+
+    def __init__(self, mail_server) -> None:
+        self.address = f"user-{uuid.uuid4().hex[:12]}@{mail_server.domain}"
+        self.password = secrets.token_urlsafe(12)
+        mail_server.add_user(self.address, self.password)
 
 
 def make_account(

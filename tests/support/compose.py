@@ -25,8 +25,8 @@ def form_fields(client, url: str) -> dict[str, str]:
             attrs = dict(attrs)
             name = attrs.get("name")
             if tag == "input" and name and attrs.get("type") not in ("file", "submit", "button"):
-                if name == "attachments":
-                    fields.setdefault("attachments", []).append(attrs.get("value", ""))
+                if name in ("attachments", "carried"):
+                    fields.setdefault(name, []).append(attrs.get("value", ""))
                 else:
                     fields[name] = attrs.get("value") or ""
             elif tag == "select" and name:

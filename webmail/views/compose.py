@@ -22,13 +22,14 @@ from django.views import View
 
 from accounts.models import Identity
 from webmail import outbox, reading
-from webmail.compose import drafts, prefill
+from webmail.compose import carried, drafts, prefill
 from webmail.compose.composition import Composition
 from webmail.compose.editor_html import html_to_text
 from webmail.compose.message import draft_bytes, restore, to_message
 from webmail.forms import ComposeForm
 from webmail.mailstore.base import MAX_UID, MailStoreError
 from webmail.middleware import DEFAULT_CSP
+from webmail.mime import parse_message
 from webmail.mime.build import HeaderInjection, InvalidAddress
 from webmail.models import STORAGE_ERRORS, Contact, OutgoingMessage, Upload
 from webmail.views.base import AccountMixin
@@ -78,23 +79,15 @@ class ComposeView(AccountMixin, View):
 
     def get(self, request: HttpRequest, account_id: int) -> HttpResponse:
         identities = self.account.sending_identities()
-        composition, draft_uid, fresh = self.starting_point()
+        composition, draft_uid, fresh, parts = self.starting_point()
         identity = next(
             (i for i in identities if i.email.lower() == composition.identity_email.lower()),
             identities[0],
         )
         if fresh:
             composition = with_signature(composition, identity.signature)
-        uploads = [
-            Upload.objects.create(
-                user=request.user,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                size=len(attachment.content),
-                content=attachment.content,
-            )
-            for attachment in composition.attachments
-        ]
+        # A GET writes nothing: the original's parts are fetched when the form is posted.
+        references = [(carried.sign(self.account, part), part) for part in parts]
         form = ComposeForm(
             account=self.account,
             initial={
@@ -114,10 +107,13 @@ class ComposeView(AccountMixin, View):
                 "draft_uid": draft_uid,
             },
         )
-        return self.render_editor(form, identities, uploads)
+        return self.render_editor(form, identities, [], references)
 
-    def starting_point(self) -> tuple[Composition, int | None, bool]:
-        """What the editor opens with, the draft it replaces, and whether it is a new text."""
+    def starting_point(
+        self,
+    ) -> tuple[Composition, int | None, bool, list[carried.CarriedPart]]:
+        """What the editor opens with, the draft it replaces, whether it is a new text,
+        and the attachments it carries from another message."""
         query = self.request.GET
         for start in STARTS:
             if start in query:
@@ -132,18 +128,25 @@ class ComposeView(AccountMixin, View):
                         folder=self.folder,
                         uid=uid,
                     )
+                    return composition, None, True, []
+                as_attachment = start == "forward_attached"
+                # No bytes: the parts go in the page as references (see carried).
+                composition = prefill.forward(
+                    original, b"", folder=self.folder, uid=uid, as_attachment=as_attachment
+                )
+                if as_attachment:
+                    name = composition.attachments[0].filename
+                    parts = [carried.whole(name, len(raw.raw), folder=self.folder, uid=uid)]
                 else:
-                    composition = prefill.forward(
-                        original,
-                        raw.raw,
-                        folder=self.folder,
-                        uid=uid,
-                        as_attachment=start == "forward_attached",
+                    parts = carried.parts_of(
+                        original, source=carried.MESSAGE, folder=self.folder, number=uid
                     )
-                return composition, None, True
+                return composition, None, True, parts
         if "draft" in query:
             uid = _uid(query["draft"])
-            return restore(drafts.load_draft(self.account, uid)), uid, False
+            raw = drafts.load_draft(self.account, uid)
+            parts = carried.parts_of(parse_message(raw), source=carried.DRAFT, number=uid)
+            return restore(raw), uid, False, parts
         if "outgoing" in query:
             row = get_object_or_404(
                 OutgoingMessage,
@@ -156,15 +159,19 @@ class ComposeView(AccountMixin, View):
             composition.origin_kind = row.origin_kind
             composition.origin_folder = row.origin_folder
             composition.origin_uid = row.origin_uid
-            return composition, None, False
+            parts = carried.parts_of(
+                parse_message(bytes(row.raw)), source=carried.OUTGOING, number=row.pk
+            )
+            return composition, None, False, parts
         composition = Composition(to=query.get("to", "")[:2000])
-        return composition, None, True
+        return composition, None, True, []
 
     def render_editor(
         self,
         form: ComposeForm,
         identities: list[Identity],
         uploads: list[Upload],
+        references: list[tuple[str, carried.CarriedPart]],
         *,
         status: int = 200,
     ) -> HttpResponse:
@@ -181,6 +188,7 @@ class ComposeView(AccountMixin, View):
                 "identities": identities,
                 "signatures": {str(i.pk): i.signature for i in identities if i.signature.strip()},
                 "uploads": uploads,
+                "carried": references,
                 "csp_nonce": nonce,
                 "autosave_seconds": settings.DRAFT_AUTOSAVE_SECONDS,
                 "max_upload_size": settings.UPLOAD_MAX_SIZE,
@@ -197,24 +205,77 @@ class ComposeView(AccountMixin, View):
             return HttpResponse(status=400)
         form = ComposeForm(request.POST, account=self.account, action=action)
         if form.is_valid():
-            if action == ComposeForm.SAVE:
-                return self.save_draft(form)
             try:
+                if action == ComposeForm.SAVE:
+                    return self.save_draft(form)
                 return self.send(form)
+            except carried.CarriedPartGone:
+                form.add_error(None, carried.gone_message())
+            except NoRoomForUploads:
+                form.add_error(None, waiting_uploads_message())
+            except STORAGE_ERRORS as exc:
+                logger.warning("carried parts not stored: %s", exc)
+                form.add_error(
+                    None, _("The attachments cannot be kept just now. Try again in a moment.")
+                )
             except (InvalidAddress, HeaderInjection, outbox.OutboxError) as exc:
                 form.add_error(None, str(exc))
         if self.wants_json():
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         uploads = list(form.cleaned_data.get("attachments") or [])
-        return self.render_editor(form, self.account.sending_identities(), uploads, status=400)
+        references = form.cleaned_data.get("carried") or []
+        return self.render_editor(
+            form, self.account.sending_identities(), uploads, references, status=400
+        )
+
+    def composition(self, form: ComposeForm) -> Composition:
+        """What was written, with the bytes of the parts carried from another message."""
+        composition = form.composition()
+        parts = [part for _token, part in form.cleaned_data["carried"]]
+        if parts:
+            composition.attachments += carried.fetch(self.account, self.store, parts)
+        return composition
+
+    def keep_carried(self, form: ComposeForm) -> list[dict]:
+        """The carried parts kept as uploads, for a page that goes on saving the draft.
+
+        Each save replaces the draft, which may be where the parts come from; as
+        uploads they outlive it. What they weigh counts against the person's room.
+        """
+        references = form.cleaned_data["carried"]
+        if not references:
+            return []
+        attachments = carried.fetch(self.account, self.store, [p for _t, p in references])
+        if not has_room(self.request.user, sum(len(a.content) for a in attachments)):
+            raise NoRoomForUploads
+        kept = []
+        for (token, _part), attachment in zip(references, attachments, strict=True):
+            row = Upload.objects.create(
+                user=self.request.user,
+                filename=attachment.filename[:255],
+                content_type=attachment.content_type[:255],
+                size=len(attachment.content),
+                content=attachment.content,
+            )
+            form.cleaned_data["attachments"].append(row)
+            kept.append(
+                {
+                    "carried": token,
+                    "id": row.pk,
+                    "delete_url": reverse("webmail:upload-delete", args=[row.pk]),
+                }
+            )
+        form.cleaned_data["carried"] = []
+        return kept
 
     def wants_json(self) -> bool:
         return "application/json" in self.request.headers.get("Accept", "")
 
     def save_draft(self, form: ComposeForm) -> HttpResponse:
         identity = form.cleaned_data["identity"]
+        kept = self.keep_carried(form) if self.wants_json() else []
         message, _recipients = to_message(
-            form.composition(),
+            self.composition(form),
             sender=identity.address(),
             message_id_domain=_domain(identity.email),
             draft=True,
@@ -230,7 +291,11 @@ class ComposeView(AccountMixin, View):
         saved = formats.time_format(timezone.localtime(), "TIME_FORMAT")
         if self.wants_json():
             return JsonResponse(
-                {"draft_uid": uid, "saved": _("Draft saved at %(time)s.") % {"time": saved}}
+                {
+                    "draft_uid": uid,
+                    "saved": _("Draft saved at %(time)s.") % {"time": saved},
+                    "carried": kept,
+                }
             )
         messages.success(self.request, _("Draft saved."))
         if uid is None:
@@ -242,7 +307,7 @@ class ComposeView(AccountMixin, View):
     def send(self, form: ComposeForm) -> HttpResponse:
         data = form.cleaned_data
         identity = data["identity"]
-        composition = form.composition()
+        composition = self.composition(form)
         message, recipients = to_message(
             composition, sender=identity.address(), message_id_domain=_domain(identity.email)
         )
@@ -274,6 +339,24 @@ def _domain(email: str) -> str:
     return email.rpartition("@")[2] or "localhost"
 
 
+class NoRoomForUploads(Exception):
+    """The person's waiting attachments would weigh more than they may keep."""
+
+
+def has_room(user, size: int) -> bool:
+    """Whether ``size`` more bytes fit in what a person may keep waiting in all the
+    messages they are writing at once: a stolen session must not fill the database."""
+    waiting = Upload.objects.filter(user=user).aggregate(total=Sum("size"))["total"]
+    return (waiting or 0) + size <= settings.UPLOAD_MAX_SIZE * WAITING_UPLOADS_FACTOR
+
+
+def waiting_uploads_message() -> str:
+    return _(
+        "Too many attachments are waiting to be sent. Send or delete "
+        "the messages you are writing, or try again later."
+    )
+
+
 class UploadView(AccountMixin, View):
     """Keeps one attached file until the message is sent; the answer names it for the form."""
 
@@ -290,19 +373,8 @@ class UploadView(AccountMixin, View):
             return JsonResponse({"error": _("No file was received.")}, status=400)
         if upload.size > limit:
             return JsonResponse({"error": too_big}, status=413)
-        # What a person may keep waiting in all their messages being written at once:
-        # a stolen session must not fill the database.
-        waiting = Upload.objects.filter(user=request.user).aggregate(total=Sum("size"))["total"]
-        if (waiting or 0) + upload.size > limit * WAITING_UPLOADS_FACTOR:
-            return JsonResponse(
-                {
-                    "error": _(
-                        "Too many attachments are waiting to be sent. Send or delete "
-                        "the messages you are writing, or try again later."
-                    )
-                },
-                status=413,
-            )
+        if not has_room(request.user, upload.size):
+            return JsonResponse({"error": waiting_uploads_message()}, status=413)
         try:
             row = Upload.objects.create(
                 user=request.user,

@@ -29,7 +29,8 @@ def part_response(
         as_attachment=not inline, filename=filename
     )
     response.headers["Content-Security-Policy"] = PART_CSP
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    # Never kept by the browser: after sign-out it would show the mail to the next person.
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
