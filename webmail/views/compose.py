@@ -258,6 +258,7 @@ class ComposeView(AccountMixin, View):
                 content=attachment.content,
             )
             form.cleaned_data["attachments"].append(row)
+            form.attachment_bytes[row.pk] = attachment.content
             kept.append(
                 {
                     "carried": token,
