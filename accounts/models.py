@@ -175,6 +175,18 @@ class MailAccount(TlsTrust):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            # Every account can send from the start, and no page has to make this
+            # identity when it is first shown (a GET writes nothing).
+            if adding and not self.identities.exists():
+                self.identities.create(name=self.default_sender_name(), email=self.email)
+
+    def default_sender_name(self) -> str:
+        return self.display_name or self.user.get_full_name()
+
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
@@ -258,21 +270,12 @@ class MailAccount(TlsTrust):
         )
 
     def sending_identities(self) -> list[Identity]:
-        """The identities this account sends as; a default one is made when it has none.
+        """The identities this account may send as, in their order.
 
-        So every account can send, even one an administrator made without any.
+        An account gets one for its own address when it is made; a person cannot
+        delete the last one that may send.
         """
-        identities = self._allowed_identities()
-        if identities:
-            return identities
-        with transaction.atomic():
-            # Two first compositions at once must not both add a default identity.
-            MailAccount.objects.select_for_update().filter(pk=self.pk).first()
-            identities = self._allowed_identities()
-            if not identities:
-                name = self.display_name or self.user.get_full_name()
-                identities = [self.identities.create(name=name, email=self.email)]
-        return identities
+        return self._allowed_identities()
 
     def _allowed_identities(self) -> list[Identity]:
         # Identities made before the administrator's rules, or since disallowed, cannot send.

@@ -52,8 +52,6 @@ class IdentitiesView(LoginRequiredMixin, TemplateView):
         accounts = MailAccount.objects.filter(user=self.request.user).order_by("position", "id")
         rows = []
         for account in accounts:
-            # An account without identities shows the default one it would send with.
-            account.sending_identities()
             identities = list(account.identities.all())
             for identity in identities:
                 identity.may_send = account.may_send_as(identity.email)
@@ -114,6 +112,13 @@ class IdentityDeleteView(LoginRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        get_object_or_404(_own_identities(request), pk=pk).delete()
+        identity = get_object_or_404(_own_identities(request), pk=pk)
+        if identity.account.sending_identities() == [identity]:
+            messages.error(
+                request,
+                _("An account needs one address to send as: add another before deleting this one."),
+            )
+            return redirect("accounts:identities")
+        identity.delete()
         messages.success(request, _("The identity was deleted."))
         return redirect("accounts:identities")

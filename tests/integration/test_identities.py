@@ -43,13 +43,16 @@ def stranger(django_user_model):
 @pytest.fixture
 def strangers_identity(stranger) -> Identity:
     account = make_account(stranger, "stranger@example.test")
-    return account.identities.create(name="Stranger", email="stranger@example.test")
+    identity = account.identities.get()
+    identity.name = "Stranger"
+    identity.save()
+    return identity
 
 
 # The model ---------------------------------------------------------------------
 
 
-def test_an_account_without_identities_gets_a_default_one(person):
+def test_a_new_account_gets_a_default_identity(person):
     person.first_name, person.last_name = "Alice", "Martin"
     person.save()
     account = make_account(person, "alice@example.test")
@@ -66,7 +69,25 @@ def test_the_default_identity_uses_the_accounts_display_name(person):
     assert account.sending_identities()[0].name == "Front desk"
 
 
+def test_no_page_makes_an_identity_when_shown(signed_in_client, account):
+    account.identities.all().delete()
+    assert signed_in_client.get(LIST_URL).status_code == 200
+    response = signed_in_client.get(reverse("webmail:compose", args=[account.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == LIST_URL
+    assert not account.identities.exists()
+
+
+def test_the_last_identity_that_may_send_cannot_be_deleted(signed_in_client, account):
+    (own,) = account.sending_identities()
+    account.identities.create(name="Director", email="director@office.example")
+    response = signed_in_client.post(reverse("accounts:identity-delete", args=[own.pk]))
+    assert response.status_code == 302
+    assert account.sending_identities() == [own]
+
+
 def test_identities_come_in_their_order_and_make_the_own_addresses(account):
+    account.identities.all().delete()
     account.send_as_grants.create(kind=SendAsGrant.Kind.ADDRESS, value="sales@example.test")
     second = account.identities.create(name="B", email="Sales@Example.test", position=2)
     first = account.identities.create(name="A", email="me@example.test", position=1)
@@ -160,7 +181,7 @@ def test_the_form_refuses_bad_addresses_and_line_breaks(signed_in_client, accoun
     response = signed_in_client.post(reverse("accounts:identity-add", args=[account.pk]), data)
     assert response.status_code == 200
     assert field in response.context["form"].errors
-    assert not account.identities.exists()
+    assert account.identities.count() == 1
 
 
 def test_the_form_page_renders(signed_in_client, account):
@@ -185,6 +206,7 @@ def account_page(admin_client, account: MailAccount, inline: str) -> tuple[str, 
 
 
 def test_the_admin_edits_identities_in_the_account_page(admin_client, account):
+    account.identities.all().delete()
     url, data = account_page(admin_client, account, "identities")
     data.update(
         {

@@ -79,6 +79,10 @@ class ComposeView(AccountMixin, View):
 
     def get(self, request: HttpRequest, account_id: int) -> HttpResponse:
         identities = self.account.sending_identities()
+        if not identities:
+            # Only where an administrator removed every address it may send as.
+            messages.error(request, _("This account has no address it may send as. Add one first."))
+            return redirect("accounts:identities")
         composition, draft_uid, fresh, parts = self.starting_point()
         identity = next(
             (i for i in identities if i.email.lower() == composition.identity_email.lower()),
