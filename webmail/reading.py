@@ -8,6 +8,7 @@ here needs invalidating.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,16 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from accounts.models import MailAccount
 from webmail.mailstore.base import MailStore, RawMessage
 from webmail.mime import ParsedMessage, ParseLimits, extract_parts, parse_message
-from webmail.sanitize import SanitizedHtml, sanitize_html
+from webmail.sanitize import (
+    Budget,
+    OverBudget,
+    SanitizedHtml,
+    markup_text,
+    plain_text_to_html,
+    sanitize_html,
+)
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 3600
 
@@ -138,14 +148,33 @@ def sanitised_body(
     key = body_cache_key(account, message.folder, message.uidvalidity, message.uid, allow_remote)
     result = cache.get(key)
     if result is None:
-        result = sanitize_html(
-            parsed_message.html,
+        result = safe_body(parsed_message, cid_url=cid_url, allow_remote=allow_remote)
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def safe_body(
+    message: ParsedMessage, *, cid_url: Callable[[str], str | None], allow_remote: bool
+) -> SanitizedHtml:
+    """The message's HTML sanitised within ``MAIL_SANITIZE_SECONDS`` of CPU time, or
+    else its text, so that no message holds a web thread or a worker for longer."""
+    try:
+        return sanitize_html(
+            message.html or "",
             cid_url=cid_url,
             allow_remote=allow_remote,
             max_bytes=settings.MAIL_MAX_RENDER_BYTES,
+            budget=Budget(settings.MAIL_SANITIZE_SECONDS),
         )
-        cache.set(key, result, CACHE_SECONDS)
-    return result
+    except OverBudget:
+        logger.warning("A message's HTML went over its sanitising budget; shown as text.")
+    text = message.text if message.text and message.text.strip() else markup_text(message.html)
+    # plain_text_to_html escapes everything it does not itself produce.
+    return SanitizedHtml(
+        html=f'<div style="white-space: pre-wrap">{plain_text_to_html(text)}</div>',
+        remote_blocked=False,
+        over_budget=True,
+    )
 
 
 def cid_url_resolver(

@@ -209,6 +209,8 @@ MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
 # Limits on what the parser and the renderer take from one message.
 MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)
 MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# CPU seconds that sanitising one message's HTML may take; beyond, its text is shown.
+MAIL_SANITIZE_SECONDS = env_int("FACTEUR_MAIL_SANITIZE_SECONDS", 5)
 # POP3: larger messages are fetched headers only (TOP), and kept so.
 POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Seconds between two fetches of one POP3 account.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from html import escape
+from html import escape, unescape
 
 #: Deeper quoting is shown at this depth.
 MAX_QUOTE_DEPTH = 16
@@ -16,6 +16,8 @@ _LINK_RE = re.compile(
     r"|(?P<email>\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b)",
     re.IGNORECASE,
 )
+# No "<" inside: a run of "<" without ">" is scanned once, not once per "<".
+_TAG_RE = re.compile(r"<[^<>]*>")
 _TRAILING_PUNCTUATION = ".,;:!?'\"*"
 _BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"))
 
@@ -50,6 +52,15 @@ def plain_text_to_html(text: str) -> str:
     return "".join(parts)
 
 
+def markup_text(html: str) -> str:
+    """The text of HTML, roughly: tags left out, character references decoded.
+
+    For showing a message whose HTML cannot be sanitised in time; linear, and
+    never the input of anything but ``plain_text_to_html``.
+    """
+    return unescape(_TAG_RE.sub("", html))
+
+
 def _linkify(line: str) -> str:
     parts = []
     position = 0
@@ -73,12 +84,22 @@ def _linkify(line: str) -> str:
 
 
 def _trim_link(link: str) -> str:
-    """Leave out punctuation that ends the sentence rather than the link."""
-    while True:
-        trimmed = link.rstrip(_TRAILING_PUNCTUATION)
-        for opening, closing in _BRACKETS:
-            while trimmed.endswith(closing) and trimmed.count(closing) > trimmed.count(opening):
-                trimmed = trimmed[:-1]
-        if trimmed == link:
-            return link
-        link = trimmed
+    """Leave out punctuation that ends the sentence rather than the link.
+
+    One pass from the end: sentence punctuation goes, and so does a closing
+    bracket that has no opening one left in the link.
+    """
+    unmatched = {
+        closing: link.count(closing) - link.count(opening) for opening, closing in _BRACKETS
+    }
+    end = len(link)
+    while end:
+        character = link[end - 1]
+        if character in _TRAILING_PUNCTUATION:
+            end -= 1
+        elif unmatched.get(character, 0) > 0:
+            unmatched[character] -= 1
+            end -= 1
+        else:
+            break
+    return link[:end]
