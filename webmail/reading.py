@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -109,24 +111,78 @@ def parsed(account: MailAccount, message: RawMessage) -> ParsedMessage:
     return result
 
 
-def inline_image(account: MailAccount, message: RawMessage, part_id: str) -> tuple | None:
+def inline_image(
+    store: MailStore, account: MailAccount, folder: str, uidvalidity: int, uid: int, part_id: str
+) -> tuple | None:
     """``(content_type, filename, payload)`` of one inline image of the body, or None.
 
     A body shows all its images at once: the first request takes every one of
-    them from a single parse and keeps them as long as the message's bytes.
+    them from a single fetch and parse, and keeps them, whatever the size of
+    the message, up to ``INLINE_CACHE_BYTES``; the requests that arrive
+    meanwhile wait for it rather than fetch the message again.
     """
-    key = _key("inline", account, message.folder, message.uidvalidity, message.uid)
+    key = _key("inline", account, folder, uidvalidity, uid)
     images = cache.get(key)
     if images is None:
-        wanted = [
-            part.part_id
-            for part in parsed(account, message).attachments
-            if part.content_id and part.content_type in INLINE_IMAGE_TYPES
-        ]
-        images = extract_parts(message.raw, wanted, limits=parse_limits())
-        if len(message.raw) <= settings.MAIL_MAX_RENDER_BYTES:
-            cache.set(key, images, RAW_CACHE_SECONDS)
+        with _one_at_a_time(key):
+            images = cache.get(key)
+            if images is None:
+                raw = cached_raw(store, account, folder, uidvalidity, uid)
+                if raw is None:
+                    return None
+                images = _inline_images(account, raw)
+                cache.set(key, images, RAW_CACHE_SECONDS)
+    if part_id in images.get(_UNCACHED, ()):
+        raw = cached_raw(store, account, folder, uidvalidity, uid)
+        if raw is None:
+            return None
+        return extract_parts(raw.raw, [part_id], limits=parse_limits()).get(part_id)
     return images.get(part_id)
+
+
+#: Bytes of one message's inline images kept in the cache; images beyond are
+#: fetched again when asked for.
+INLINE_CACHE_BYTES = 10 * 1024 * 1024
+#: How long a request waits for another one that is fetching the same images.
+INLINE_WAIT_SECONDS = 30
+_UNCACHED = "uncached"
+
+
+def _inline_images(account: MailAccount, message: RawMessage) -> dict:
+    wanted = [
+        part.part_id
+        for part in parsed(account, message).attachments
+        if part.content_id and part.content_type in INLINE_IMAGE_TYPES
+    ]
+    images: dict = {}
+    uncached = []
+    room = INLINE_CACHE_BYTES
+    for part_id, image in extract_parts(message.raw, wanted, limits=parse_limits()).items():
+        size = len(image[2])
+        if size <= room:
+            images[part_id] = image
+            room -= size
+        else:
+            uncached.append(part_id)
+    images[_UNCACHED] = tuple(uncached)
+    return images
+
+
+@contextmanager
+def _one_at_a_time(key: str) -> Iterator[None]:
+    """Lets one request (of any process) do the work for ``key`` while the others wait
+    up to ``INLINE_WAIT_SECONDS`` for its result, then try it themselves."""
+    lock = f"{key}:lock"
+    if cache.add(lock, True, INLINE_WAIT_SECONDS):
+        try:
+            yield
+        finally:
+            cache.delete(lock)
+        return
+    deadline = time.monotonic() + INLINE_WAIT_SECONDS
+    while time.monotonic() < deadline and cache.get(key) is None and cache.get(lock):
+        time.sleep(0.05)
+    yield
 
 
 def body_cache_key(

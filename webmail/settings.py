@@ -197,6 +197,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACTEUR_CELERY_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds a task may run: at the soft limit it is told to stop, at the hard one
+# its process is replaced. Tasks that legitimately run longer set their own.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("FACTEUR_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("FACTEUR_TASK_TIME_LIMIT", 360)
+# One step of a POP3 fetch: a mailbox that takes longer is fetched in several.
+POP3_FETCH_STEP_SECONDS = env_int("FACTEUR_POP3_FETCH_STEP_SECONDS", 900)
 
 # Mail servers.
 MAIL_CA_FILE = os.environ.get("FACTEUR_MAIL_CA_FILE") or None
