@@ -55,6 +55,13 @@ def _multipart(parts: list[str], headers: str = "") -> bytes:
     )
 
 
+def _nested(depth: int) -> bytes:
+    opening = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth)
+    )
+    return _message("", opening, 'multipart/mixed; boundary="top"')
+
+
 # Sanitising HTML.
 
 HTML_CASES = {
@@ -121,14 +128,7 @@ MESSAGE_CASES = {
         * (n // 1_000)
     ),
     "many parts": lambda n: _multipart(["Content-Type: text/plain\r\n\r\nx"] * (n // 40)),
-    "deep MIME nesting": lambda n: _message(
-        "",
-        "".join(
-            f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'
-            for i in range(n // 60)
-        ),
-        'multipart/mixed; boundary="top"',
-    ),  # fmt: skip
+    "deep MIME nesting": lambda n: _nested(n // 60),
     "long folded subject": lambda n: _message(
         "X-Long: " + "\r\n ".join(["word"] * (n // 7)) + "\r\n", "x"
     ),
