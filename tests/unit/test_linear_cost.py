@@ -17,7 +17,7 @@ from webmail.compose import prefill, quoting
 from webmail.mime import ParsedMessage, decode_header, parse_addresses, parse_message
 from webmail.sanitize import markup_text, plain_text_to_html, sanitize_html
 from webmail.sanitize.css import _sanitize as sanitize_style
-from webmail.search import SearchForm, imap_criteria, split_words
+from webmail.search import SearchForm, body_text, imap_criteria, split_words
 from webmail.threads import base_subject, read_headers, reference_ids
 
 #: Growth allowed when the input grows fourfold.
@@ -187,6 +187,22 @@ def test_search_criteria_are_linear():
         return imap_criteria(form.query()) if form.is_valid() else []
 
     assert_linear(criteria, lambda n: "word " * (n // 5), 2_000)
+
+
+SEARCH_TEXT_CASES = {
+    "unclosed attributes": lambda n: "<a b='" * (n // 6),
+    "unclosed comments": lambda n: "<!--" * (n // 4),
+    "unclosed CDATA": lambda n: "<![CDATA[" * (n // 9),
+    "end tag openings": lambda n: "</" * (n // 2),
+    "processing instructions": lambda n: "<?" * (n // 2),
+    "hidden elements": lambda n: "<script>" * (n // 8),
+    "ordinary markup": lambda n: "<p>word &amp; <b>word</b></p>" * (n // 29),
+}
+
+
+@pytest.mark.parametrize("case", SEARCH_TEXT_CASES)
+def test_the_text_a_search_reads_is_linear(case):
+    assert_linear(lambda html: body_text(None, html), SEARCH_TEXT_CASES[case], 50_000)
 
 
 def _parsed(text: str) -> ParsedMessage:
