@@ -148,3 +148,45 @@ def test_a_conversation_fetches_a_bounded_number_of_bytes(
     # The newest two make the budget; the older two are counted as not shown.
     assert sorted(uid for _folder, uid in fetches) == [3, 4]
     assert "2 older messages of this conversation are not shown" in response.content.decode()
+
+
+def test_a_pop3_fetch_over_its_time_limit_goes_on_in_another_step(
+    person, mail_server, mail_user, monkeypatch
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from accounts.models import Protocol
+    from tests.support.accounts import make_account
+    from webmail import sync, tasks
+    from webmail.models import LocalMailbox
+
+    account = make_account(person, mail_server, mail_user, protocol=Protocol.POP3)
+    for n in range(3):
+        mail_server.deliver(mail_user.address, message(f"Step {n}").as_bytes())
+    real_recorder = sync.progress_recorder
+
+    def stopped_after_two(account):
+        record = real_recorder(account)
+
+        def progress(done: int, total: int) -> None:
+            record(done, total)
+            if done == 2:
+                # Where the worker's signal would interrupt the fetch.
+                raise SoftTimeLimitExceeded
+
+        return progress
+
+    queued = []
+    monkeypatch.setattr(sync, "progress_recorder", stopped_after_two)
+    monkeypatch.setattr(tasks.fetch_pop3, "delay", lambda pk: queued.append(pk))
+
+    tasks.fetch_pop3(account.pk)
+
+    assert account.local_messages.count() == 2
+    assert queued == [account.pk]
+    assert LocalMailbox.objects.get(pk=account.pk).fetching_until is None
+
+    monkeypatch.setattr(sync, "progress_recorder", real_recorder)
+    tasks.fetch_pop3(account.pk)
+
+    assert account.local_messages.count() == 3
