@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from webmail.compose import prefill, quoting
+from webmail.compose.editor_html import clean_editor_html, html_to_text, text_to_editor_html
 from webmail.mime import ParsedMessage, decode_header, parse_addresses, parse_message
 from webmail.sanitize import markup_text, plain_text_to_html, sanitize_html
 from webmail.sanitize.css import _sanitize as sanitize_style
@@ -215,3 +216,22 @@ def test_quoting_a_message_is_linear():
     assert_linear(prefill.references, lambda n: parse_message(_message(
         "References: " + " ".join(f"<{i}@x>" for i in range(n // 8)) + "\r\n", "x"
     )), 50_000)  # fmt: skip
+
+
+EDITOR_CASES = {
+    "nested quotes to text": (html_to_text, lambda n: "<blockquote>" * (n // 12) + "x"),
+    "lines in a deep quote to text": (
+        html_to_text,
+        lambda n: "<blockquote>" * 50 + "a<br>" * (n // 5),
+    ),
+    "many links to text": (html_to_text, lambda n: '<a href="http://x/">y</a>' * (n // 24)),
+    "nested lists to text": (html_to_text, lambda n: "<ul><li>" * (n // 8) + "x"),
+    "quoted text to editor HTML": (text_to_editor_html, lambda n: "> a\n" * (n // 4)),
+    "deep editor HTML": (clean_editor_html, lambda n: "<div><b>" * (n // 8)),
+}
+
+
+@pytest.mark.parametrize("case", EDITOR_CASES)
+def test_replying_and_forwarding_is_linear(case):
+    function, make = EDITOR_CASES[case]
+    assert_linear(function, make, 10_000)
