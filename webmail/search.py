@@ -18,13 +18,14 @@ import hashlib
 import re
 from dataclasses import astuple, dataclass
 from datetime import date
-from html import unescape
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from webmail.sanitize.text import markup_text
 
 #: Characters of one text field; words in one field.
 MAX_TEXT_CHARS = 200
@@ -321,32 +322,6 @@ def parse_esearch(line: bytes | None, *, limit: int) -> list[int]:
 # The mail Facteur keeps -------------------------------------------------------
 
 
-#: Elements whose content a browser does not show.
-_HIDDEN = frozenset({"script", "style", "head", "title", "template"})
-# A tag without "<" inside, so that a run of "<" is read once; its name apart.
-# (The standard library's HTMLParser is quadratic on unclosed attributes and
-# comments: 120 kB of them took it half a minute.)
-_TAG_RE = re.compile(r"<[^<>]*>")
-_TAG_NAME_RE = re.compile(r"<(/?)\s*([A-Za-z][A-Za-z0-9-]{0,31})")
-
-
-def _html_text(html: str) -> str:
-    """The text of an HTML body, without what a browser does not show; in one pass."""
-    pieces: list[str] = []
-    hidden = 0
-    position = 0
-    for tag in _TAG_RE.finditer(html):
-        if not hidden:
-            pieces.append(html[position : tag.start()])
-        position = tag.end()
-        name = _TAG_NAME_RE.match(tag.group())
-        if name and name.group(2).lower() in _HIDDEN:
-            hidden = max(hidden - 1, 0) if name.group(1) else hidden + 1
-    if not hidden:
-        pieces.append(html[position:])
-    return unescape(" ".join(pieces))
-
-
 def body_text(text: str | None, html: str | None) -> str:
     """What a body search looks through: the plain text (or the HTML's text), casefolded.
 
@@ -354,5 +329,6 @@ def body_text(text: str | None, html: str | None) -> str:
     across a line break; casefolding lets any database compare it in any case.
     """
     if text is None and html:
-        text = _html_text(html[: 4 * BODY_TEXT_CHARS])
+        # Words on either side of a tag stay apart.
+        text = markup_text(html[: 4 * BODY_TEXT_CHARS].replace("<", " <"))
     return " ".join((text or "").split())[:BODY_TEXT_CHARS].casefold()

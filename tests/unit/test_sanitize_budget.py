@@ -22,6 +22,8 @@ def test_a_budget_leaves_honest_mail_alone():
 
 def test_markup_text_keeps_the_text_only():
     assert markup_text("<p>Caf&eacute; <<b>x</b> &lt;y&gt;") == "Café <x <y>"
+    hidden = "<head><title>T</title><style>p {}</style></head><script>s</script>Shown"
+    assert markup_text(hidden) == "Shown"
 
 
 def _message(html: str, text: str | None = None) -> bytes:
