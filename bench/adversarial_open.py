@@ -327,6 +327,7 @@ def _opener(server, messages: dict[str, bytes]) -> Callable[[str], Callable[[], 
         server.deliver(account.email, raw)
     browser = Client(HTTP_HOST="localhost")
     browser.force_login(account.user)
+    anonymous = Client(HTTP_HOST="localhost")
     # Delivered in order, after the one seeded message: their UIDs follow.
     page = for_account(account).page("INBOX", 1, per_page=len(messages) + 1)
     delivered = sorted(item.uid for item in page.items)[1:]
@@ -345,7 +346,7 @@ def _opener(server, messages: dict[str, bytes]) -> Callable[[str], Callable[[], 
                 assert body.status_code == 200, name
                 # The frame's own images, as the browser asks for them: without cookies.
                 for image in _IMAGE_RE.findall(body.content.decode()):
-                    assert Client().get(unescape(image)).status_code == 200, name
+                    assert anonymous.get(unescape(image)).status_code == 200, name
 
         return run
 
