@@ -24,6 +24,7 @@ def test_markup_text_keeps_the_text_only():
     assert markup_text("<p>Caf&eacute; <<b>x</b> &lt;y&gt;") == "Café <x <y>"
     hidden = "<head><title>T</title><style>p {}</style></head><script>s</script>Shown"
     assert markup_text(hidden) == "Shown"
+    assert markup_text("<head><title>Unclosed<body>Text") == "Text"
 
 
 def _message(html: str, text: str | None = None) -> bytes:

@@ -72,8 +72,11 @@ def markup_text(html: str) -> str:
             pieces.append(html[position : tag.start()])
         position = tag.end()
         name = _TAG_NAME_RE.match(tag.group())
-        if name and name.group(2).lower() in _HIDDEN:
+        element = name.group(2).lower() if name else ""
+        if element in _HIDDEN:
             hidden = max(hidden - 1, 0) if name.group(1) else hidden + 1
+        elif element == "body":
+            hidden = 0  # whatever was left open before it, as browsers read it
     if not hidden:
         pieces.append(html[position:])
     return unescape("".join(pieces))
