@@ -342,8 +342,9 @@ def _opener(server, messages: dict[str, bytes]) -> Callable[[str], Callable[[], 
             if frame:
                 body = browser.get(unescape(frame.group(1)))
                 assert body.status_code == 200, name
-                # The frame's own images, as the browser asks for them: without cookies.
-                for image in _IMAGE_RE.findall(body.content.decode()):
+                # The frame's own images, as the browser asks for them: each URL once,
+                # without cookies.
+                for image in dict.fromkeys(_IMAGE_RE.findall(body.content.decode())):
                     assert anonymous.get(unescape(image)).status_code == 200, name
 
         return run
