@@ -238,13 +238,17 @@ def cid_url_resolver(
 ) -> Callable[[str], str | None]:
     """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
     by_cid = {part.content_id: part for part in message.attachments if part.content_id}
+    # A body may name one image thousands of times: one signature for each part.
+    made: dict[str, str] = {}
 
     def cid_url(content_id: str) -> str | None:
         part = by_cid.get(content_id)
         if part is None or part.content_type not in INLINE_IMAGE_TYPES:
             return None
-        token = inline_token(account, raw.folder, raw.uidvalidity, raw.uid, part.part_id)
-        return reverse("webmail:inline-part", args=[token])
+        if part.part_id not in made:
+            token = inline_token(account, raw.folder, raw.uidvalidity, raw.uid, part.part_id)
+            made[part.part_id] = reverse("webmail:inline-part", args=[token])
+        return made[part.part_id]
 
     return cid_url
 
