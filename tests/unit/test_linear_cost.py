@@ -8,6 +8,7 @@ a time with a fixed number of seconds.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -28,10 +29,16 @@ RUNS = 3
 
 def _cost(function: Callable[[object], object], argument: object) -> float:
     best = float("inf")
-    for _ in range(RUNS):
-        started = time.thread_time()
-        function(argument)
-        best = min(best, time.thread_time() - started)
+    # As timeit does: a collection would land in one run and not the other.
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(RUNS):
+            started = time.thread_time()
+            function(argument)
+            best = min(best, time.thread_time() - started)
+    finally:
+        gc.enable()
     return max(best, 1e-4)
 
 
