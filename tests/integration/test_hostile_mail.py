@@ -190,3 +190,22 @@ def test_a_pop3_fetch_over_its_time_limit_goes_on_in_another_step(
     tasks.fetch_pop3(account.pk)
 
     assert account.local_messages.count() == 3
+
+
+def test_headers_longer_than_a_megabyte_leave_their_folder_listable(
+    signed_in_client, mail_account, mail_server, mail_user
+):
+    # The server writes a message's addresses on its one ENVELOPE line.
+    cc = ",\r\n ".join(f'"Name {i}" <p{i}@example.org>' for i in range(40_000))
+    raw = (
+        f"From: a@example.org\r\nTo: b@example.org\r\nCc: {cc}\r\nSubject: Long\r\n\r\nBody.\r\n"
+    ).encode()
+    mail_server.deliver(mail_user.address, raw)
+    mail_server.deliver(mail_user.address, message("Ordinary").as_bytes())
+
+    response = signed_in_client.get(
+        reverse("webmail:mailbox", args=[mail_account.pk]) + "?folder=INBOX"
+    )
+
+    assert response.status_code == 200
+    assert "Ordinary" in response.content.decode()
