@@ -242,3 +242,24 @@ EDITOR_CASES = {
 def test_replying_and_forwarding_is_linear(case):
     function, make = EDITOR_CASES[case]
     assert_linear(function, make, 10_000)
+
+
+# The caps that keep some of the above linear, and what they keep.
+
+
+def test_a_style_attribute_past_its_cap_is_dropped_whole():
+    from webmail.sanitize.css import MAX_STYLE_CHARS
+
+    honest = "color: red; " * 10
+    assert sanitize_style(honest)[0].startswith("color: red")
+    assert sanitize_style("color: red; " * (MAX_STYLE_CHARS // 10)) == ("", False)
+    assert sanitize_style("color: " + "(" * 17 + ")" * 17) == ("", False)
+
+
+def test_threading_compares_the_beginning_of_long_subjects():
+    from webmail.threads import MAX_SUBJECT_CHARS
+
+    long = "x" * MAX_SUBJECT_CHARS
+    assert base_subject("Re: " + long + "a") == (long[: MAX_SUBJECT_CHARS - 4], True)
+    assert base_subject(long + "a")[0] == base_subject(long + "b")[0]
+    assert base_subject("Re: [list] Fwd: Subject (fwd)") == ("subject", True)
