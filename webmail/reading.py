@@ -8,7 +8,10 @@ here needs invalidating.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,7 +23,16 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from accounts.models import MailAccount
 from webmail.mailstore.base import MailStore, RawMessage
 from webmail.mime import ParsedMessage, ParseLimits, extract_parts, parse_message
-from webmail.sanitize import SanitizedHtml, sanitize_html
+from webmail.sanitize import (
+    Budget,
+    OverBudget,
+    SanitizedHtml,
+    markup_text,
+    plain_text_to_html,
+    sanitize_html,
+)
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 3600
 
@@ -99,24 +111,78 @@ def parsed(account: MailAccount, message: RawMessage) -> ParsedMessage:
     return result
 
 
-def inline_image(account: MailAccount, message: RawMessage, part_id: str) -> tuple | None:
+def inline_image(
+    store: MailStore, account: MailAccount, folder: str, uidvalidity: int, uid: int, part_id: str
+) -> tuple | None:
     """``(content_type, filename, payload)`` of one inline image of the body, or None.
 
     A body shows all its images at once: the first request takes every one of
-    them from a single parse and keeps them as long as the message's bytes.
+    them from a single fetch and parse, and keeps them, whatever the size of
+    the message, up to ``INLINE_CACHE_BYTES``; the requests that arrive
+    meanwhile wait for it rather than fetch the message again.
     """
-    key = _key("inline", account, message.folder, message.uidvalidity, message.uid)
+    key = _key("inline", account, folder, uidvalidity, uid)
     images = cache.get(key)
     if images is None:
-        wanted = [
-            part.part_id
-            for part in parsed(account, message).attachments
-            if part.content_id and part.content_type in INLINE_IMAGE_TYPES
-        ]
-        images = extract_parts(message.raw, wanted, limits=parse_limits())
-        if len(message.raw) <= settings.MAIL_MAX_RENDER_BYTES:
-            cache.set(key, images, RAW_CACHE_SECONDS)
+        with _one_at_a_time(key):
+            images = cache.get(key)
+            if images is None:
+                raw = cached_raw(store, account, folder, uidvalidity, uid)
+                if raw is None:
+                    return None
+                images = _inline_images(account, raw)
+                cache.set(key, images, RAW_CACHE_SECONDS)
+    if part_id in images.get(_UNCACHED, ()):
+        raw = cached_raw(store, account, folder, uidvalidity, uid)
+        if raw is None:
+            return None
+        return extract_parts(raw.raw, [part_id], limits=parse_limits()).get(part_id)
     return images.get(part_id)
+
+
+#: Bytes of one message's inline images kept in the cache; images beyond are
+#: fetched again when asked for.
+INLINE_CACHE_BYTES = 10 * 1024 * 1024
+#: How long a request waits for another one that is fetching the same images.
+INLINE_WAIT_SECONDS = 30
+_UNCACHED = "uncached"
+
+
+def _inline_images(account: MailAccount, message: RawMessage) -> dict:
+    wanted = [
+        part.part_id
+        for part in parsed(account, message).attachments
+        if part.content_id and part.content_type in INLINE_IMAGE_TYPES
+    ]
+    images: dict = {}
+    uncached = []
+    room = INLINE_CACHE_BYTES
+    for part_id, image in extract_parts(message.raw, wanted, limits=parse_limits()).items():
+        size = len(image[2])
+        if size <= room:
+            images[part_id] = image
+            room -= size
+        else:
+            uncached.append(part_id)
+    images[_UNCACHED] = tuple(uncached)
+    return images
+
+
+@contextmanager
+def _one_at_a_time(key: str) -> Iterator[None]:
+    """Lets one request (of any process) do the work for ``key`` while the others wait
+    up to ``INLINE_WAIT_SECONDS`` for its result, then try it themselves."""
+    lock = f"{key}:lock"
+    if cache.add(lock, True, INLINE_WAIT_SECONDS):
+        try:
+            yield
+        finally:
+            cache.delete(lock)
+        return
+    deadline = time.monotonic() + INLINE_WAIT_SECONDS
+    while time.monotonic() < deadline and cache.get(key) is None and cache.get(lock):
+        time.sleep(0.05)
+    yield
 
 
 def body_cache_key(
@@ -138,14 +204,33 @@ def sanitised_body(
     key = body_cache_key(account, message.folder, message.uidvalidity, message.uid, allow_remote)
     result = cache.get(key)
     if result is None:
-        result = sanitize_html(
-            parsed_message.html,
+        result = safe_body(parsed_message, cid_url=cid_url, allow_remote=allow_remote)
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def safe_body(
+    message: ParsedMessage, *, cid_url: Callable[[str], str | None], allow_remote: bool
+) -> SanitizedHtml:
+    """The message's HTML sanitised within ``MAIL_SANITIZE_SECONDS`` of CPU time, or
+    else its text, so that no message holds a web thread or a worker for longer."""
+    try:
+        return sanitize_html(
+            message.html or "",
             cid_url=cid_url,
             allow_remote=allow_remote,
             max_bytes=settings.MAIL_MAX_RENDER_BYTES,
+            budget=Budget(settings.MAIL_SANITIZE_SECONDS),
         )
-        cache.set(key, result, CACHE_SECONDS)
-    return result
+    except OverBudget:
+        logger.warning("A message's HTML went over its sanitising budget; shown as text.")
+    text = message.text if message.text and message.text.strip() else markup_text(message.html)
+    # plain_text_to_html escapes everything it does not itself produce.
+    return SanitizedHtml(
+        html=f'<div style="white-space: pre-wrap">{plain_text_to_html(text)}</div>',
+        remote_blocked=False,
+        over_budget=True,
+    )
 
 
 def cid_url_resolver(
@@ -153,13 +238,17 @@ def cid_url_resolver(
 ) -> Callable[[str], str | None]:
     """Maps a ``cid:`` reference of the body to the signed URL of that inline image."""
     by_cid = {part.content_id: part for part in message.attachments if part.content_id}
+    # A body may name one image thousands of times: one signature for each part.
+    made: dict[str, str] = {}
 
     def cid_url(content_id: str) -> str | None:
         part = by_cid.get(content_id)
         if part is None or part.content_type not in INLINE_IMAGE_TYPES:
             return None
-        token = inline_token(account, raw.folder, raw.uidvalidity, raw.uid, part.part_id)
-        return reverse("webmail:inline-part", args=[token])
+        if part.part_id not in made:
+            token = inline_token(account, raw.folder, raw.uidvalidity, raw.uid, part.part_id)
+            made[part.part_id] = reverse("webmail:inline-part", args=[token])
+        return made[part.part_id]
 
     return cid_url
 

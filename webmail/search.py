@@ -18,13 +18,14 @@ import hashlib
 import re
 from dataclasses import astuple, dataclass
 from datetime import date
-from html.parser import HTMLParser
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from webmail.sanitize.text import markup_text
 
 #: Characters of one text field; words in one field.
 MAX_TEXT_CHARS = 200
@@ -321,29 +322,6 @@ def parse_esearch(line: bytes | None, *, limit: int) -> list[int]:
 # The mail Facteur keeps -------------------------------------------------------
 
 
-class _HtmlText(HTMLParser):
-    """The text of an HTML body, without what a browser does not show."""
-
-    _HIDDEN = frozenset({"script", "style", "head", "title", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self._HIDDEN:
-            self.hidden += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN and self.hidden:
-            self.hidden -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.pieces.append(data)
-
-
 def body_text(text: str | None, html: str | None) -> str:
     """What a body search looks through: the plain text (or the HTML's text), casefolded.
 
@@ -351,8 +329,6 @@ def body_text(text: str | None, html: str | None) -> str:
     across a line break; casefolding lets any database compare it in any case.
     """
     if text is None and html:
-        reader = _HtmlText()
-        reader.feed(html[: 4 * BODY_TEXT_CHARS])
-        reader.close()
-        text = " ".join(reader.pieces)
+        # Words on either side of a tag stay apart.
+        text = markup_text(html[: 4 * BODY_TEXT_CHARS].replace("<", " <"))
     return " ".join((text or "").split())[:BODY_TEXT_CHARS].casefold()

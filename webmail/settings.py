@@ -221,6 +221,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACTEUR_CELERY_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds a task may run: at the soft limit it is told to stop, at the hard one
+# its process is replaced. Tasks that legitimately run longer set their own.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("FACTEUR_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("FACTEUR_TASK_TIME_LIMIT", 360)
+# One step of a POP3 fetch: a mailbox that takes longer is fetched in several.
+POP3_FETCH_STEP_SECONDS = env_int("FACTEUR_POP3_FETCH_STEP_SECONDS", 900)
 
 # Mail servers.
 MAIL_CA_FILE = os.environ.get("FACTEUR_MAIL_CA_FILE") or None
@@ -233,6 +239,8 @@ MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
 # Limits on what the parser and the renderer take from one message.
 MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)
 MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# CPU seconds that sanitising one message's HTML may take; beyond, its text is shown.
+MAIL_SANITIZE_SECONDS = env_int("FACTEUR_MAIL_SANITIZE_SECONDS", 5)
 # POP3: larger messages are fetched headers only (TOP), and kept so.
 POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Seconds between two fetches of one POP3 account.

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -65,9 +66,17 @@ def sweep_outbox() -> int:
     return len(requeued)
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    ignore_result=True,
+    soft_time_limit=settings.POP3_FETCH_STEP_SECONDS,
+    time_limit=settings.POP3_FETCH_STEP_SECONDS + 60,
+)
 def fetch_pop3(account_id: int) -> None:
-    """Fetch POP3 account ``account_id``; a no-op when it is being fetched or is gone."""
+    """Fetch POP3 account ``account_id``; a no-op when it is being fetched or is gone.
+
+    A fetch runs for at most ``POP3_FETCH_STEP_SECONDS``: a mailbox that takes
+    longer keeps what was stored and goes on in the next step, queued at once.
+    """
     account = MailAccount.objects.filter(pk=account_id, protocol=Protocol.POP3).first()
     if account is None:
         return
@@ -75,6 +84,10 @@ def fetch_pop3(account_id: int) -> None:
         pop3fetch.fetch(account, progress=sync.progress_recorder(account))
     except pop3fetch.FetchInProgress:
         logger.info("POP3 account %s is being fetched already.", account_id)
+        return
+    except SoftTimeLimitExceeded:
+        logger.info("POP3 account %s: fetch step over, going on in another.", account_id)
+        fetch_pop3.delay(account_id)
         return
     except (pop3fetch.FetchError, ConnectionProblem) as exc:
         # The next fetch is due after the usual interval, not sooner: a server

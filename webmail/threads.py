@@ -30,6 +30,9 @@ THREAD_HEADERS = ("MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "SUBJECT", "DATE")
 #: costs work for every message of the folder.
 MAX_REFERENCES = 100
 
+#: Characters of a subject compared when threading by subject.
+MAX_SUBJECT_CHARS = 1_000
+
 #: The header block read of one message; a References longer than this is cut.
 _MAX_HEADER_BYTES = 64 * 1024
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
@@ -168,7 +171,9 @@ def _aware(moment: datetime | None) -> datetime | None:
 def base_subject(subject: str) -> tuple[str, bool]:
     """The subject without reply and forward marks (RFC 5256, 2.1), casefolded, and
     whether any such mark was removed."""
-    text = _WSP_RE.sub(" ", subject).strip()
+    # Marks are taken off one at a time from the front: the cap keeps that
+    # cheap. Subjects that agree on so many characters are one subject.
+    text = _WSP_RE.sub(" ", subject[:MAX_SUBJECT_CHARS]).strip()
     marked = False
     while True:
         # (2) trailers: "(fwd)" and white space at the end.

@@ -100,6 +100,9 @@ _PATH_SEPARATOR_RE = re.compile(r"[/\\]")
 _FILENAME_JUNK_RE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
 )
+# Characters that Windows refuses in a name, and quotes that a header written
+# carelessly from the name would end on.
+_FILENAME_RESERVED_RE = re.compile(r'[:*?"<>|]')
 
 
 @dataclass(frozen=True)
@@ -359,9 +362,11 @@ def _extension(content_type: str) -> str:
 
 def _safe_filename(name: str, content_type: str) -> str:
     """A name a browser can save as is: last path component only, no control or
-    format characters, no leading dot, at most 255 bytes, never empty."""
+    format characters, none that Windows refuses (each becomes "_"), no leading
+    dot, at most 255 bytes, never empty."""
     components = [part for part in _PATH_SEPARATOR_RE.split(name) if part.strip()]
-    name = " ".join(_FILENAME_JUNK_RE.sub("", components[-1] if components else "").split())
+    name = _FILENAME_JUNK_RE.sub("", components[-1] if components else "")
+    name = " ".join(_FILENAME_RESERVED_RE.sub("_", name).split())
     stripped = name.strip(". ")
     if not stripped:
         name = "attachment" + _extension(content_type)

@@ -28,6 +28,7 @@ How a message goes through ``sanitize_html``:
    tree the browser builds from it is the one that was checked.
 """
 
+from .budget import Budget, OverBudget
 from .css import ALLOWED_CSS_PROPERTIES, MailCSSSanitizer
 from .html import (
     ALLOWED_ATTRIBUTES,
@@ -39,7 +40,7 @@ from .html import (
     sanitize_html,
 )
 from .parser import MAX_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS
-from .text import plain_text_to_html
+from .text import markup_text, plain_text_to_html
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
@@ -50,9 +51,12 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_ELEMENTS",
+    "Budget",
     "MailCSSSanitizer",
     "MailCleaner",
+    "OverBudget",
     "SanitizedHtml",
+    "markup_text",
     "plain_text_to_html",
     "sanitize_html",
 ]

@@ -86,6 +86,16 @@ class MailCSSSanitizer(CSSSanitizer):
         return cleaned
 
 
+#: Longer style attributes are dropped whole: honest mail writes a few
+#: declarations per element, and a long one is only work for the sanitiser.
+MAX_STYLE_CHARS = 16_384
+
+#: Functions nested deeper than this (rgb() inside rgb()...) make a value junk.
+_MAX_NESTING = 4
+
+_BRACKET_RE = re.compile(r"[()\[\]{}]")
+_MAX_BRACKET_DEPTH = 16
+
 #: Style attributes up to this long are remembered: mail repeats the same few
 #: many times, and sanitising the output again repeats them all.
 _CACHED_LENGTH = 2048
@@ -93,6 +103,8 @@ _CACHED_LENGTH = 2048
 
 def _sanitize(style: str) -> tuple[str, bool]:
     """The rebuilt style, and whether it referred to a remote URL."""
+    if len(style) > MAX_STYLE_CHARS or _too_deep(style):
+        return "", False
     # bleach hands over the attribute as written; the browser decodes
     # character references before the CSS parser sees them.
     css = html5lib_shim.convert_entities(style)
@@ -115,6 +127,16 @@ def _sanitize(style: str) -> tuple[str, bool]:
 _sanitize_cached = functools.lru_cache(maxsize=1024)(_sanitize)
 
 
+def _too_deep(css: str) -> bool:
+    """Whether brackets nest beyond what honest CSS uses; tinycss2 slows down on deep ones."""
+    depth = 0
+    for match in _BRACKET_RE.finditer(css):
+        depth += 1 if match.group() in "([{" else -1
+        if depth > _MAX_BRACKET_DEPTH:
+            return True
+    return False
+
+
 def _clean_value(name: str, tokens: list[Any]) -> str | None:
     if not _plain(tokens):
         return None
@@ -130,24 +152,36 @@ def _clean_value(name: str, tokens: list[Any]) -> str | None:
 
 
 def _plain(tokens: list[Any]) -> bool:
-    for token in tokens:
-        if token.type == "literal":
+    # Iterative, and with a bound on nesting: rgb() inside rgb() is already junk.
+    stack = [(iter(tokens), 0)]
+    while stack:
+        children, depth = stack[-1]
+        token = next(children, None)
+        if token is None:
+            stack.pop()
+        elif token.type == "literal":
             if token.value not in (",", "/", "%"):
                 return False
         elif token.type == "function":
-            if token.lower_name not in _FUNCTIONS or not _plain(token.arguments):
+            if token.lower_name not in _FUNCTIONS or depth >= _MAX_NESTING:
                 return False
+            stack.append((iter(token.arguments), depth + 1))
         elif token.type not in _PLAIN_TOKENS:
             return False
     return True
 
 
 def _urls(tokens: list[Any]) -> Iterator[str]:
-    for token in tokens:
-        if token.type == "url":
+    """Every URL the value refers to, however deep (iteratively: nesting is the sender's)."""
+    stack = [iter(tokens)]
+    while stack:
+        token = next(stack[-1], None)
+        if token is None:
+            stack.pop()
+        elif token.type == "url":
             yield token.value
         elif token.type in ("function", "() block", "[] block", "{} block"):
             children = token.arguments if token.type == "function" else token.content
             if token.type == "function" and token.lower_name in _URL_FUNCTIONS:
                 yield from (child.value for child in children if child.type == "string")
-            yield from _urls(children)
+            stack.append(iter(children))

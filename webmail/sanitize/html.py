@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from bleach import html5lib_shim
 from bleach.sanitizer import BleachSanitizerFilter, Cleaner
 
+from .budget import UNLIMITED, Budget
 from .css import MailCSSSanitizer
 from .parser import BoundedParser, TreeWalker
 from .urls import REMOTE_SCHEMES, browser_url, url_scheme
@@ -98,9 +99,11 @@ _LINK_SCHEMES = frozenset(("http", "https", "mailto"))
 _URL_ATTRIBUTES = ("src", "background")
 _SQUEEZE_RE = re.compile(r"[\x00-\x20\x7f-\xa0\s]+")
 _SCRIPT_LIKE_RE = re.compile(r"(?:javascript|vbscript|livescript|data):", re.IGNORECASE)
-# Raster images only: an SVG image could carry its own markup.
+# Raster images only: an SVG image could carry its own markup. After the
+# data, only "=" can follow, so no blank is ever tried by two quantifiers.
 _DATA_IMAGE_RE = re.compile(
-    r"data:image/(?:png|jpeg|jpg|gif|webp);base64,[A-Za-z0-9+/\s]*=?=?\s*", re.IGNORECASE
+    r"data:image/(?:png|jpeg|jpg|gif|webp);base64,[A-Za-z0-9+/\s]*(?:=\s*){0,2}",
+    re.IGNORECASE,
 )
 
 
@@ -117,6 +120,8 @@ class SanitizedHtml:
     #: ``MAX_ELEMENTS`` elements: only its beginning is shown, or only the
     #: text of what follows.
     truncated: bool = False
+    #: Sanitising went over its budget: ``html`` is the message's text.
+    over_budget: bool = False
 
 
 def sanitize_html(
@@ -125,6 +130,7 @@ def sanitize_html(
     cid_url: Callable[[str], str | None] = lambda cid: None,
     allow_remote: bool = False,
     max_bytes: int = MAX_BYTES,
+    budget: Budget = UNLIMITED,
 ) -> SanitizedHtml:
     """Sanitise message HTML for display.
 
@@ -132,6 +138,7 @@ def sanitize_html(
     inline part of the same message, or None when there is no such part.
     ``allow_remote`` keeps http(s) images and table backgrounds; URLs inside
     CSS are never kept. Input beyond ``max_bytes`` (UTF-8) is cut off.
+    Raises ``OverBudget`` once sanitising has spent ``budget``.
 
     Sanitising the result again gives the same HTML, for input within the
     limits; URLs made by ``cid_url`` are not ``cid:`` URLs any more, so a
@@ -145,7 +152,7 @@ def sanitize_html(
             truncated = True
     policy = _Policy(cid_url=cid_url, allow_remote=allow_remote)
     cleaner = _cleaner()
-    cleaned = cleaner.clean(html, policy)
+    cleaned = cleaner.clean(html, policy, budget)
     # HTML does not round-trip: with an element stripped, the tree can hold
     # what the parser never builds (a <p> directly in a <p>), and the
     # browser would build another tree from the output. Sanitise again until
@@ -155,7 +162,7 @@ def sanitize_html(
     for _ in range(_MAX_PASSES - 1):
         if len(cleaned) > max_bytes:
             break
-        again = cleaner.clean(cleaned, policy.for_output())
+        again = cleaner.clean(cleaned, policy.for_output(), budget)
         if again == cleaned:
             break
         cleaned = again
@@ -244,12 +251,12 @@ class MailCleaner(Cleaner):
         # quotes; html5lib would switch to single quotes for values with a '"'.
         self.serializer.use_best_quote_char = False
 
-    def clean(self, text: str, policy: _Policy | None = None) -> str:
+    def clean(self, text: str, policy: _Policy | None = None, budget: Budget = UNLIMITED) -> str:
         if policy is None:
             policy = _Policy()
         if not text:
             return ""
-        fragment = self.parser.parse(text)
+        fragment = self.parser.parse(text, budget)
         if self.parser.over_budget:
             policy.truncated = True
         _drop_with_content(fragment)
@@ -262,18 +269,20 @@ class MailCleaner(Cleaner):
             strip_html_comments=True,
             css_sanitizer=policy.css_sanitizer,
         )
-        return self.serializer.render(_RewriteFilter(stream, policy))
+        return self.serializer.render(_RewriteFilter(stream, policy, budget))
 
 
 class _RewriteFilter(html5lib_shim.Filter):
     """Points ``cid:`` sources at the message's parts; opens links in a new tab."""
 
-    def __init__(self, source: Any, policy: _Policy) -> None:
+    def __init__(self, source: Any, policy: _Policy, budget: Budget = UNLIMITED) -> None:
         super().__init__(source)
         self.policy = policy
+        self.budget = budget
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for token in super().__iter__():
+            self.budget.spend()
             if token["type"] in ("StartTag", "EmptyTag"):
                 attributes = token.get("data") or {}
                 for key, value in attributes.items():

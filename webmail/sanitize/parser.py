@@ -22,6 +22,8 @@ from typing import Any
 from bleach import html5lib_shim
 from bleach._vendor.html5lib.treebuilders import getTreeBuilder
 
+from .budget import UNLIMITED, Budget
+
 #: Open elements beyond this depth are not created (their text is kept).
 #: html5lib walks the stack of open elements for most start tags.
 MAX_DEPTH = 256
@@ -72,8 +74,13 @@ class BoundedParser(html5lib_shim.BleachHTMLParser):
             tree=_TreeBuilder,
         )
 
-    def parse(self, html: str) -> Any:
-        return self.parseFragment(_prepare_input(html))
+    def parse(self, html: str, budget: Budget = UNLIMITED) -> Any:
+        """The fragment's tree; raises ``OverBudget`` when ``budget`` is spent."""
+        self.budget = budget
+        try:
+            return self.parseFragment(_prepare_input(html))
+        finally:
+            self.budget = UNLIMITED
 
     @property
     def over_budget(self) -> bool:
@@ -136,7 +143,9 @@ class _BoundedTokenizer(html5lib_shim.BleachHTMLTokenizer):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         tree = self.parser.tree
+        budget = getattr(self.parser, "budget", UNLIMITED)
         for token in super().__iter__():
+            budget.spend()
             if token["type"] in (_START_TAG, _END_TAG) and token["name"] not in _RAW_TEXT_TAGS:
                 if tree.elements >= MAX_ELEMENTS:
                     self.over_budget = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from html import escape
+from html import escape, unescape
 
 #: Deeper quoting is shown at this depth.
 MAX_QUOTE_DEPTH = 16
@@ -16,6 +16,13 @@ _LINK_RE = re.compile(
     r"|(?P<email>\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\b)",
     re.IGNORECASE,
 )
+# A tag holds no "<", so that a run of "<" without ">" is scanned once, not
+# once per "<"; its name is read apart. (The standard library's HTMLParser is
+# quadratic on unclosed attributes and comments: 120 kB took it half a minute.)
+_TAG_RE = re.compile(r"<[^<>]*>")
+_TAG_NAME_RE = re.compile(r"<(/?)\s*([A-Za-z][A-Za-z0-9-]{0,31})")
+#: Elements whose content a browser does not show.
+_HIDDEN = frozenset({"script", "style", "head", "title", "template"})
 _TRAILING_PUNCTUATION = ".,;:!?'\"*"
 _BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"))
 
@@ -50,6 +57,31 @@ def plain_text_to_html(text: str) -> str:
     return "".join(parts)
 
 
+def markup_text(html: str) -> str:
+    """The text of HTML, roughly, in one pass: tags and what a browser does not
+    show (scripts, style sheets, the head) left out, character references decoded.
+
+    For showing a message whose HTML cannot be sanitised in time, and for
+    searching; never HTML itself.
+    """
+    pieces: list[str] = []
+    hidden = 0
+    position = 0
+    for tag in _TAG_RE.finditer(html):
+        if not hidden:
+            pieces.append(html[position : tag.start()])
+        position = tag.end()
+        name = _TAG_NAME_RE.match(tag.group())
+        element = name.group(2).lower() if name else ""
+        if element in _HIDDEN:
+            hidden = max(hidden - 1, 0) if name.group(1) else hidden + 1
+        elif element == "body":
+            hidden = 0  # whatever was left open before it, as browsers read it
+    if not hidden:
+        pieces.append(html[position:])
+    return unescape("".join(pieces))
+
+
 def _linkify(line: str) -> str:
     parts = []
     position = 0
@@ -73,12 +105,22 @@ def _linkify(line: str) -> str:
 
 
 def _trim_link(link: str) -> str:
-    """Leave out punctuation that ends the sentence rather than the link."""
-    while True:
-        trimmed = link.rstrip(_TRAILING_PUNCTUATION)
-        for opening, closing in _BRACKETS:
-            while trimmed.endswith(closing) and trimmed.count(closing) > trimmed.count(opening):
-                trimmed = trimmed[:-1]
-        if trimmed == link:
-            return link
-        link = trimmed
+    """Leave out punctuation that ends the sentence rather than the link.
+
+    One pass from the end: sentence punctuation goes, and so does a closing
+    bracket that has no opening one left in the link.
+    """
+    unmatched = {
+        closing: link.count(closing) - link.count(opening) for opening, closing in _BRACKETS
+    }
+    end = len(link)
+    while end:
+        character = link[end - 1]
+        if character in _TRAILING_PUNCTUATION:
+            end -= 1
+        elif unmatched.get(character, 0) > 0:
+            unmatched[character] -= 1
+            end -= 1
+        else:
+            break
+    return link[:end]

@@ -14,6 +14,11 @@ from imapclient import IMAPClient
 from webmail.transport.endpoint import PLAIN, STARTTLS, TLS, Endpoint
 from webmail.transport.tls import ssl_context
 
+# imaplib refuses a response line over 1 MB, and the server writes a message's
+# headers (ENVELOPE) on one line: one message with a long folded Subject would
+# make every list of its folder fail. Literals (message bodies) are not lines.
+imaplib._MAXLINE = max(imaplib._MAXLINE, 64 * 1024 * 1024)
+
 # OpenSSL's X509_V_ERR_* codes that a person can act on.
 _CERT_EXPIRED = 10
 _CERT_NOT_YET_VALID = 9

@@ -34,6 +34,9 @@ from webmail.views.messages import SEEN, MessageMixin
 
 #: Messages of one conversation shown at once: its newest ones.
 MAX_SHOWN = 50
+#: Bytes of whole messages fetched for one conversation page: older messages
+#: beyond are left out (and counted as hidden) once this much has been read.
+MAX_FETCHED_BYTES = 16 * 1024 * 1024
 #: Identifiers looked for in Sent, of each kind: enough for the messages shown.
 MAX_SEARCHED_IDS = MAX_SHOWN
 
@@ -117,14 +120,15 @@ class ConversationView(MessageMixin, TemplateView):
     def get_context_data(self, **kwargs) -> dict:
         store, folder = self.store, self.folder
         uids = store.thread_uids(folder, self.kwargs["uid"])
-        entries = self._entries(store, folder, uids[-MAX_SHOWN:], own=False)
+        budget = [MAX_FETCHED_BYTES]
+        entries = self._entries(store, folder, uids[-MAX_SHOWN:], own=False, budget=budget)
         if not entries:
             raise MessageNotFound(
                 _("This message no longer exists: it may have been moved or deleted.")
             )
         sent = store.special_folder("\\Sent")
         if sent is not None and sent != folder:
-            entries += self._own_replies(store, sent, entries)
+            entries += self._own_replies(store, sent, entries, budget)
         entries.sort(key=lambda entry: entry.sort_key)
         unseen = [e.uid for e in entries if e.folder == folder and not e.seen]
         if unseen:
@@ -139,23 +143,33 @@ class ConversationView(MessageMixin, TemplateView):
             folder=folder,
             entries=entries,
             subject=entries[0].message.subject,
-            hidden=len(uids) - min(len(uids), MAX_SHOWN),
+            hidden=len(uids) - sum(1 for e in entries if not e.own),
             mailbox_url=self.list_url(),
             **kwargs,
         )
 
-    def _entries(self, store: MailStore, folder: str, uids: list[int], *, own: bool) -> list[Entry]:
+    def _entries(
+        self, store: MailStore, folder: str, uids: list[int], *, own: bool, budget: list[int]
+    ) -> list[Entry]:
+        """The messages ``uids``, newest first until ``budget[0]`` bytes have been
+        fetched (the budget is shared with later calls), returned oldest first."""
         entries = []
-        for uid in uids:
+        for uid in reversed(uids):
+            if budget[0] <= 0:
+                break
             try:
                 raw = reading.fetch_raw(store, self.account, folder, uid)
             except MessageNotFound:
                 continue  # gone since the thread was made
+            budget[0] -= len(raw.raw)
             message = reading.parsed(self.account, raw)
             entries.append(Entry(folder, raw, message, read_headers(uid, raw.raw), own))
+        entries.reverse()
         return entries
 
-    def _own_replies(self, store: MailStore, sent: str, entries: list[Entry]) -> list[Entry]:
+    def _own_replies(
+        self, store: MailStore, sent: str, entries: list[Entry], budget: list[int]
+    ) -> list[Entry]:
         """The person's messages in Sent that answer the conversation or that it answers.
 
         Found by Message-ID in one SEARCH, bounded by the number of messages shown.
@@ -165,7 +179,7 @@ class ConversationView(MessageMixin, TemplateView):
         uids = store.related_uids(
             sent, sorted(known)[:MAX_SEARCHED_IDS], sorted(referenced)[:MAX_SEARCHED_IDS]
         )
-        found = self._entries(store, sent, uids[-MAX_SHOWN:], own=True)
+        found = self._entries(store, sent, uids[-MAX_SHOWN:], own=True, budget=budget)
         # A message the person sent to themselves is in both folders: show it once.
         return [e for e in found if e.headers.message_id not in known]
 

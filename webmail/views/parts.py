@@ -67,14 +67,16 @@ class InlinePartView(View):
         if account is None or not part.belongs_to(account):
             raise Http404(_("This image link has expired."))
         try:
-            raw = reading.cached_raw(
-                mailstore.for_account(account), account, part.folder, part.uidvalidity, part.uid
+            image = reading.inline_image(
+                mailstore.for_account(account),
+                account,
+                part.folder,
+                part.uidvalidity,
+                part.uid,
+                part.part_id,
             )
         except (MailStoreError, CredentialError) as exc:
             raise Http404(_("This image link has expired.")) from exc
-        if raw is None:
-            raise Http404(_("This image link has expired."))
-        image = reading.inline_image(account, raw, part.part_id)
         if image is None:
             raise Http404(_("This part is not an image."))
         return part_response(*image, inline=True)
