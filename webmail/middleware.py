@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Callable
 
@@ -43,12 +44,23 @@ class SecurityHeadersMiddleware:
         return response
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def zone_from_name(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if not name or len(name) > 64:
+    """The zone a browser named, or None for anything that is not one.
+
+    Only names of the zone database are tried: a folder of it ("Europe") or a
+    path may otherwise reach the file system, where some setups raise errors
+    ZoneInfo does not turn into "not found".
+    """
+    if not name or name not in _zone_names():
         return None
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

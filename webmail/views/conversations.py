@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -221,4 +220,5 @@ class ListModeView(LoginRequiredMixin, View):
             target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         ):
             target = reverse("webmail:home")
-        return redirect(target)
+        # Not redirect(): a word that is no URL would be looked up as a view name.
+        return HttpResponseRedirect(target)

@@ -1,0 +1,266 @@
+"""Every view, fed hostile values in its path, query string, form fields and cookies, answers
+4xx or a page: never a 500. Run against a person whose account reads the suite's Dovecot.
+
+The URLs come from the resolver and the parameter names from the views' source and the
+project's forms, so a new view or field is covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django import forms
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.support.accounts import unreachable_account
+from webmail.views.compose import STARTS
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Django's own admin is Django's to test.
+SKIPPED_PREFIXES = ("admin/",)
+
+#: Hostile values, already percent-encoded as they travel in a query string or a form body.
+HOSTILE = {
+    "huge": "A" * 50_000,
+    "nul": "a%00b",
+    "surrogate": "%ED%A0%80",
+    "not utf-8": "%FF%FE%C0%AF",
+    "crlf": "a%0D%0ABcc:%20x@example.org",
+    "line separators": "a%E2%80%A8b%E2%80%A9c%C2%85d%0Be%0Cf",
+    "negative": "-1",
+    "huge number": "9" * 40,
+    "float": "1e309",
+    "traversal": "..%2F..%2F..%2Fetc%2Fpasswd",
+    "empty": "",
+    "brackets": "%22%27%3C%3E()%5B%5D%7B5%7D%5C",
+}
+
+#: Cookies a browser may send whatever Facteur set.
+HOSTILE_COOKIES = {
+    "facteur_tz": ["Europe", "../../etc", "", "Z" * 10_000, "Europe/Paris/../../x", "right"],
+    "django_language": ["../../etc", "x" * 5_000],
+}
+
+_PARAMETER_RE = re.compile(
+    r"""(?:GET|POST|COOKIES|query|data)(?:\.get(?:list)?\(|\[)\s*["']([\w-]+)["']"""
+)
+
+
+def parameter_names() -> list[str]:
+    """Names views read from requests, and the fields of every form of the project."""
+    names = set(STARTS) | {"outgoing"}
+    for folder in ("webmail", "accounts"):
+        for source in (ROOT / folder).rglob("*.py"):
+            names.update(_PARAMETER_RE.findall(source.read_text()))
+    pending = [forms.BaseForm]
+    while pending:
+        form = pending.pop()
+        pending.extend(form.__subclasses__())
+        if form.__module__.startswith(("webmail.", "accounts.")):
+            names.update(getattr(form, "base_fields", {}))
+    return sorted(names)
+
+
+@dataclass(frozen=True)
+class Route:
+    route: str  # "a/<int:account_id>/m/<int:uid>/"
+    name: str
+
+
+def routes() -> list[Route]:
+    found: list[Route] = []
+
+    def walk(patterns: list, prefix: str, namespace: str) -> None:
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if route.startswith(SKIPPED_PREFIXES):
+                continue
+            if isinstance(entry, URLResolver):
+                inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                walk(entry.url_patterns, route, inner)
+            elif isinstance(entry, URLPattern):
+                found.append(Route(route, f"{namespace}{entry.name}"))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+_CONVERTER_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def paths(route: str, own: dict[str, str], hostile_ints: list[str]) -> Iterator[str]:
+    """The route with the person's own values, then with each argument made hostile alone."""
+    arguments = _CONVERTER_RE.findall(route)
+
+    def fill(replace: str | None, value: str) -> str:
+        def one(match: re.Match) -> str:
+            kind, name = match.group(1) or "str", match.group(2)
+            if name == replace:
+                return value
+            return own.get(name, "1") if kind == "int" else "1"
+
+        return "/" + _CONVERTER_RE.sub(one, route)
+
+    yield fill(None, "")
+    for kind, name in arguments:
+        if kind == "int":
+            values = hostile_ints
+        else:  # a str converter stops at "/"
+            values = [v for v in HOSTILE.values() if v and "%2F" not in v]
+        for value in values:
+            yield fill(name, value)
+
+
+@dataclass
+class PageForm:
+    action: str
+    text: list[str]  # fields a person types into, or the page fills in
+    fixed: dict[str, list[str]]  # choices: selects, checkboxes, buttons, with every value
+
+
+class _Forms(HTMLParser):
+    """The POST forms of a page: what a hostile browser would fill in."""
+
+    def __init__(self, page_path: str) -> None:
+        super().__init__()
+        self.page_path = page_path
+        self.found: list[PageForm] = []
+        self.current: PageForm | None = None
+        self.select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag == "option" and self.current is not None and self.select:
+            self.current.fixed.setdefault(self.select, []).append(attrs.get("value") or "")
+            return
+        if tag == "select":
+            self.select = attrs.get("name")
+            return
+        if tag == "form" and (attrs.get("method") or "").lower() == "post":
+            self.current = PageForm(attrs.get("action") or self.page_path, [], {})
+            self.found.append(self.current)
+            return
+        name = attrs.get("name")
+        if self.current is None or not name or name == "csrfmiddlewaretoken":
+            return
+        kind = (attrs.get("type") or "").lower()
+        if tag == "textarea" or (tag == "input" and kind not in _CHOICE_INPUTS):
+            self.current.text.append(name)
+        elif tag in ("button", "input"):
+            self.current.fixed.setdefault(name, []).append(attrs.get("value") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.current = None
+
+
+_CHOICE_INPUTS = {"checkbox", "radio", "submit", "button", "file", "image", "reset"}
+
+
+def page_forms(client, person, path: str) -> list[PageForm]:
+    response = _request(client, person, "GET", path)
+    if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+        return []
+    reader = _Forms(path)
+    reader.feed(response.content.decode())
+    return reader.found
+
+
+def form_bodies(form: PageForm, value: str) -> Iterator[str]:
+    """The form with every typed field hostile, once for each value of each choice."""
+    typed = [f"{name}={value}" for name in form.text]
+    firsts = {name: values[0] for name, values in form.fixed.items()}
+    variants = [firsts] + [
+        {**firsts, name: other}
+        for name, values in form.fixed.items()
+        for other in dict.fromkeys(values[1:])
+    ]
+    for choices in variants:
+        yield "&".join(typed + [f"{name}={quote(v)}" for name, v in choices.items()])
+
+
+@pytest.fixture
+def stage(person, mail_account, imap, django_user_model):
+    """The person's Inbox with a few messages; another person with an account of their own."""
+    for number, subject in enumerate(["Plain", "Line\u2028separated\u2029subject"], start=1):
+        raw = (
+            f"From: Alice <alice@example.org>\r\nTo: {mail_account.email}\r\n"
+            f"Subject: =?utf-8?b?{_b64(subject)}?=\r\nMessage-ID: <h{number}@example.org>\r\n"
+            f"Date: Tue, 04 Mar 2025 09:00:00 +0000\r\n\r\nText {number}.\r\n"
+        ).encode()
+        imap.append("INBOX", raw)
+    other = django_user_model.objects.create_user(username="other", password="x-Pass-12345")
+    theirs = unreachable_account(other, email="other@example.test")
+    # uid 2: the message whose subject holds line separators.
+    return {"account_id": str(mail_account.pk), "uid": "2", "pk": str(theirs.pk)}, theirs
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _request(client, person, method: str, path: str, query: str = "", body: str = ""):
+    client.force_login(person)
+    if method == "GET":
+        return client.generic("GET", path, QUERY_STRING=query)
+    extra = {"QUERY_STRING": query} if query else {}
+    return client.generic(
+        "POST",
+        path,
+        body.encode("latin-1"),
+        content_type="application/x-www-form-urlencoded",
+        **extra,
+    )
+
+
+def test_no_view_answers_hostile_input_with_a_server_error(client, person, stage):
+    own, theirs = stage
+    hostile_ints = ["0", str(theirs.pk), "9" * 30, str(2**63)]
+    names = parameter_names()
+    failures: list[str] = []
+
+    def attempt(method: str, path: str, query: str = "", body: str = "") -> None:
+        label = f"{method} {path[:120]}?{query[:120]} body={body[:120]}"
+        try:
+            response = _request(client, person, method, path, query, body)
+        except Exception as exc:  # the test client re-raises what the view raised
+            failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:200]}")
+            return
+        if response.status_code >= 500:
+            failures.append(f"{label}: {response.status_code}")
+
+    # Every GET first, while the person's messages are where the page expects them.
+    forms_found: list[PageForm] = []
+    posts: list[tuple[str, str, str]] = []
+    for route in routes():
+        own_path, *hostile_paths = list(paths(route.route, own, hostile_ints))
+        for path in hostile_paths:
+            attempt("GET", path)
+            posts.append((path, "", ""))
+        for value in HOSTILE.values():
+            encoded = "&".join(f"{name}={value}" for name in names)
+            attempt("GET", own_path, query=encoded)
+            posts.append((own_path, "folder=INBOX", encoded))
+        for name, values in HOSTILE_COOKIES.items():
+            for value in values:
+                client.cookies[name] = value
+                attempt("GET", own_path)
+                del client.cookies[name]
+        forms_found += page_forms(client, person, own_path)
+    for path, query, body in posts:
+        attempt("POST", path, query=query, body=body)
+    for form in {form.action: form for form in forms_found}.values():
+        for value in HOSTILE.values():
+            for body in form_bodies(form, value):
+                attempt("POST", form.action, body=body)
+
+    assert not failures, "\n".join(failures)
