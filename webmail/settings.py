@@ -213,6 +213,9 @@ MAIL_MAX_MESSAGE_BYTES = env_int("FACTEUR_MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1
 POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Seconds between two fetches of one POP3 account.
 POP3_FETCH_INTERVAL = env_int("FACTEUR_POP3_FETCH_INTERVAL", 300)
+# Times the IMAP account a POP3 account delivers into may refuse a message before
+# Facteur keeps it aside, so that the mail behind it is delivered.
+POP3_DELIVERY_MAX_TRIES = env_int("FACTEUR_POP3_DELIVERY_MAX_TRIES", 3)
 # New mail: an open page asks Facteur (not the mail server) for news this often,
 # in seconds; a worker checks the account's server for it when its last check is
 # older than MAIL_CHECK_SECONDS, and every account at least every

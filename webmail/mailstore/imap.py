@@ -38,6 +38,7 @@ from webmail.mailstore.base import (
     RawMessage,
     SearchHit,
     SearchResults,
+    ServerRefused,
     Uids,
     is_protected,
     subtree,
@@ -713,7 +714,7 @@ class ImapStore:
             return self.sessions.run(self.account, operation, idempotent=idempotent)
         except imaplib.IMAP4.error as exc:
             # A NO or BAD reply: the connection is sound, the request was refused.
-            raise MailStoreError(
+            raise ServerRefused(
                 _("The mail server refused the request: %(reply)s") % {"reply": server_reply(exc)}
             ) from exc
 

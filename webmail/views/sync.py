@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,8 +20,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from accounts.models import MailAccount, Protocol
 from webmail import sync
 from webmail.mailstore.base import Folder, MailStoreError
-from webmail.models import SyncState
-from webmail.views.base import AccountMixin
+from webmail.models import LocalMessage, Pop3Uidl, SyncState
+from webmail.views.base import INBOX, AccountMixin
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def status_context(
     ]
     query = {"folder": folder} if folder else {}
     return {
+        "kept_aside": kept_aside(account, folder),
         "account": account,
         "state": state,
         "folder": folder,
@@ -69,6 +71,40 @@ def status_context(
         + urlencode({**query, "token": state.token}),
         "check_url": reverse("webmail:check-mail", args=[account.pk]),
     }
+
+
+#: Messages kept aside named on a page; the rest are counted.
+KEPT_ASIDE_SHOWN = 10
+
+
+def kept_aside(account: MailAccount, folder: str | None) -> dict | None:
+    """The messages POP3 accounts delivering into ``folder`` of ``account`` kept aside because
+    its server refused them, newest first, each with where to read it; None when there are none.
+    """
+    rows = Pop3Uidl.objects.filter(
+        account__pop3_deliver_to=account,
+        state=Pop3Uidl.State.REFUSED,
+        kept_uid__isnull=False,
+    )
+    if folder:
+        rows = rows.filter(account__pop3_deliver_folder=folder)
+    kept = LocalMessage.objects.filter(
+        Exists(rows.filter(account=OuterRef("account"), kept_uid=OuterRef("uid"))),
+        folder=INBOX,
+    ).order_by("-received", "-pk")
+    shown = list(kept.values("account_id", "uid", "subject", "sender")[:KEPT_ASIDE_SHOWN])
+    if not shown:
+        return None
+    messages = [
+        {
+            **message,
+            "url": reverse("webmail:message", args=[message["account_id"], message["uid"]])
+            + "?"
+            + urlencode({"folder": INBOX}),
+        }
+        for message in shown
+    ]
+    return {"messages": messages, "more": kept.count() - len(shown)}
 
 
 def queue_check(account: MailAccount) -> bool:
