@@ -205,6 +205,10 @@ IMAP_POOL_SIZE = env_int("FACTEUR_IMAP_POOL_SIZE", 2)
 IMAP_POOL_IDLE_TIMEOUT = env_int("FACTEUR_IMAP_POOL_IDLE_TIMEOUT", 300)
 IMAP_POOL_WAIT = env_int("FACTEUR_IMAP_POOL_WAIT", 10)
 MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
+# The authserv-id the office's own mail server writes in its Authentication-Results
+# fields (RFC 8601). A trusted sender's remote content is shown only when that
+# server's topmost field says DMARC passed for the From domain; empty: never.
+AUTHSERV_ID = os.environ.get("FACTEUR_AUTHSERV_ID", "").strip().lower()
 
 # Limits on what the parser and the renderer take from one message.
 MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)

@@ -17,7 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import MailAccount
-from webmail import reading
+from webmail import reading, trust
 from webmail.mailstore.base import (
     Conversation,
     MailStore,
@@ -26,7 +26,7 @@ from webmail.mailstore.base import (
     RawMessage,
 )
 from webmail.mime import ParsedMessage, Part
-from webmail.models import MailPreferences, TrustedSender
+from webmail.models import MailPreferences
 from webmail.sanitize import SanitizedHtml, plain_text_to_html
 from webmail.threads import ThreadHeaders, read_headers
 from webmail.views.messages import SEEN, MessageMixin
@@ -170,8 +170,7 @@ class ConversationView(MessageMixin, TemplateView):
 
     def _prepare(self, entry: Entry) -> None:
         account, raw = self.account, entry.raw
-        sender = entry.message.sender[0].email if entry.message.sender else None
-        allow_remote = TrustedSender.is_trusted(self.request.user, sender)
+        allow_remote = trust.remote_content_trusted(self.request.user, raw.raw, entry.message)
         if entry.expanded:
             # Sanitised now, so that its frame is served from the cache; the folded
             # ones are sanitised when they are opened.

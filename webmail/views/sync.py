@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -48,15 +48,26 @@ def status_context(
     )
     fetching = state.progress_total is not None
     # POP3 accounts delivering into this one fail out of sight unless shown here.
+    refused = Pop3Uidl.objects.filter(
+        account=OuterRef("pk"), state=Pop3Uidl.State.REFUSED, kept_uid__isnull=False
+    )
+    sources = list(
+        MailAccount.objects.filter(pop3_deliver_to=account)
+        .annotate(problem=F("sync_state__problem"), keeps_aside=Exists(refused))
+        .filter((Q(problem__isnull=False) & ~Q(problem="")) | Q(keeps_aside=True))
+        .values("pk", "email", "problem", "keeps_aside", "pop3_deliver_folder")
+    )
     source_problems = [
-        (source.account.email, source.problem)
-        for source in SyncState.objects.filter(account__pop3_deliver_to=account)
-        .exclude(problem="")
-        .select_related("account")
+        (source["email"], source["problem"]) for source in sources if source["problem"]
+    ]
+    keeping = [
+        source["pk"]
+        for source in sources
+        if source["keeps_aside"] and folder in (None, source["pop3_deliver_folder"])
     ]
     query = {"folder": folder} if folder else {}
     return {
-        "kept_aside": kept_aside(account, folder),
+        "kept_aside": kept_aside(keeping),
         "account": account,
         "state": state,
         "folder": folder,
@@ -77,21 +88,17 @@ def status_context(
 KEPT_ASIDE_SHOWN = 10
 
 
-def kept_aside(account: MailAccount, folder: str | None) -> dict | None:
-    """The messages POP3 accounts delivering into ``folder`` of ``account`` kept aside because
-    its server refused them, newest first, each with where to read it; None when there are none.
-    """
+def kept_aside(sources: list[int]) -> dict | None:
+    """The messages these POP3 accounts kept aside because the IMAP server they deliver into
+    refused them, newest first, each with where to read it; None when there are none."""
+    if not sources:
+        return None
     rows = Pop3Uidl.objects.filter(
-        account__pop3_deliver_to=account,
-        state=Pop3Uidl.State.REFUSED,
-        kept_uid__isnull=False,
+        account=OuterRef("account"), kept_uid=OuterRef("uid"), state=Pop3Uidl.State.REFUSED
     )
-    if folder:
-        rows = rows.filter(account__pop3_deliver_folder=folder)
-    kept = LocalMessage.objects.filter(
-        Exists(rows.filter(account=OuterRef("account"), kept_uid=OuterRef("uid"))),
-        folder=INBOX,
-    ).order_by("-received", "-pk")
+    kept = LocalMessage.objects.filter(Exists(rows), account__in=sources, folder=INBOX).order_by(
+        "-received", "-pk"
+    )
     shown = list(kept.values("account_id", "uid", "subject", "sender")[:KEPT_ASIDE_SHOWN])
     if not shown:
         return None
