@@ -484,3 +484,25 @@ def test_a_refusal_not_yet_kept_aside_is_said_on_the_page(
     page = client.get(reverse("webmail:mailbox", args=[imap_account.pk])).content.decode()
     assert f"A message could not be delivered into {imap_account.email}" in page
     assert "Facteur keeps them aside" not in page
+
+
+@pytest.mark.parametrize(
+    "message_id", ["<close)only@elsewhere.example>", "<{5}@elsewhere.example>", "<a*%@b>"]
+)
+def test_a_hostile_message_id_is_looked_up_when_delivery_resumes(
+    pop3_account, mail_server, mail_user, target, monkeypatch, message_id
+):
+    raw = message(1, message_id=False).replace(
+        b"\nTo:", f"\nMessage-ID: {message_id}\nTo:".encode(), 1
+    )
+    mail_server.deliver(mail_user.address, raw)
+    failing_once(monkeypatch, ImapSink, "mark_delivered", SystemExit("worker killed"))
+    with pytest.raises(SystemExit):
+        pop3fetch.fetch(pop3_account)
+
+    result = pop3fetch.fetch(pop3_account)
+
+    # Found in the folder by its Message-ID, so not appended a second time.
+    assert result.new == 0
+    assert len(folder_bytes(target)) == 1
+    assert states(pop3_account) == [State.DELIVERED]
