@@ -6,6 +6,7 @@ import functools
 import zoneinfo
 from collections.abc import Callable
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -42,6 +43,40 @@ class SecurityHeadersMiddleware:
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
         return response
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    if "\x00" in request.path:
+        return True
+    fields = [request.GET, request.COOKIES]
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        fields.append(request.POST)
+    for data in fields:
+        items = data.lists() if hasattr(data, "lists") else ((k, [v]) for k, v in data.items())
+        for key, values in items:
+            if "\x00" in key or any("\x00" in value for value in values):
+                return True
+    return False
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RefuseNulMiddleware:
+    """A NUL character in the path, the query string, a form field or a cookie is a 400.
+
+    No text Facteur keeps or looks up holds one, and PostgreSQL refuses it in any
+    query: refused here, before anything reaches the database. Django's forms do
+    the same for their own fields.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _holds_nul(request):
+            raise BadRequest("NUL character in the request")
+        return self.get_response(request)
 
 
 @functools.cache
