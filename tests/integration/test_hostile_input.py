@@ -1,5 +1,6 @@
 """Every view, fed hostile values in its path, query string, form fields and cookies, answers
-4xx or a page: never a 500. Run against a person whose account reads the suite's Dovecot.
+4xx or a page: never a 500. Run for a person whose account reads the suite's Dovecot over
+IMAP, and for one whose mail Facteur fetched from it over POP3 and keeps.
 
 The URLs come from the resolver and the parameter names from the views' source and the
 project's forms, so a new view or field is covered without touching this file.
@@ -19,7 +20,9 @@ import pytest
 from django import forms
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.support.accounts import unreachable_account
+from accounts.models import Protocol
+from tests.support.accounts import make_account, unreachable_account
+from webmail import pop3fetch
 from webmail.views.compose import STARTS
 
 pytestmark = pytest.mark.integration
@@ -188,20 +191,36 @@ def form_bodies(form: PageForm, value: str) -> Iterator[str]:
         yield "&".join(typed + [f"{name}={quote(v)}" for name, v in choices.items()])
 
 
-@pytest.fixture
-def stage(person, mail_account, imap, django_user_model):
-    """The person's Inbox with a few messages; another person with an account of their own."""
-    for number, subject in enumerate(["Plain", "Line\u2028separated\u2029subject"], start=1):
-        raw = (
-            f"From: Alice <alice@example.org>\r\nTo: {mail_account.email}\r\n"
+def _messages(address: str) -> list[bytes]:
+    """A plain message, then one whose subject holds line separators."""
+    return [
+        (
+            f"From: Alice <alice@example.org>\r\nTo: {address}\r\n"
             f"Subject: =?utf-8?b?{_b64(subject)}?=\r\nMessage-ID: <h{number}@example.org>\r\n"
             f"Date: Tue, 04 Mar 2025 09:00:00 +0000\r\n\r\nText {number}.\r\n"
         ).encode()
-        imap.append("INBOX", raw)
+        for number, subject in enumerate(["Plain", "Line\u2028separated\u2029subject"], start=1)
+    ]
+
+
+@pytest.fixture(params=["imap", "local"])
+def stage(request, person, mail_server, mail_user, django_user_model):
+    """The person's account (IMAP on the suite's Dovecot, or a POP3 one whose mail Facteur
+    keeps) holding two messages; another person with an account of their own."""
+    if request.param == "imap":
+        account = request.getfixturevalue("mail_account")
+        imap = request.getfixturevalue("imap")
+        for raw in _messages(account.email):
+            imap.append("INBOX", raw)
+    else:
+        account = make_account(person, mail_server, mail_user, protocol=Protocol.POP3)
+        for raw in _messages(account.email):
+            mail_server.deliver(mail_user.address, raw)
+        assert pop3fetch.fetch(account).new == 2
     other = django_user_model.objects.create_user(username="other", password="x-Pass-12345")
     theirs = unreachable_account(other, email="other@example.test")
     # uid 2: the message whose subject holds line separators.
-    return {"account_id": str(mail_account.pk), "uid": "2", "pk": str(theirs.pk)}, theirs
+    return {"account_id": str(account.pk), "uid": "2", "pk": str(theirs.pk)}, theirs
 
 
 def _b64(text: str) -> str:
