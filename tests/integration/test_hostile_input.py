@@ -20,9 +20,10 @@ import pytest
 from django import forms
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts.models import Protocol
+from accounts.models import Identity, Protocol
 from tests.support.accounts import make_account, unreachable_account
 from webmail import pop3fetch
+from webmail.models import TrustedSender
 from webmail.views.compose import STARTS
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,8 @@ HOSTILE = {
     "empty": "",
     "brackets": "%22%27%3C%3E()%5B%5D%7B5%7D%5C",
 }
+
+THEIR_ADDRESS = "other-person@example.test"
 
 #: Cookies a browser may send whatever Facteur set.
 HOSTILE_COOKIES = {
@@ -73,27 +76,21 @@ def parameter_names() -> list[str]:
     return sorted(names)
 
 
-@dataclass(frozen=True)
-class Route:
-    route: str  # "a/<int:account_id>/m/<int:uid>/"
-    name: str
+def routes() -> list[str]:
+    """Every route of the resolver, as "a/<int:account_id>/m/<int:uid>/"."""
+    found: list[str] = []
 
-
-def routes() -> list[Route]:
-    found: list[Route] = []
-
-    def walk(patterns: list, prefix: str, namespace: str) -> None:
+    def walk(patterns: list, prefix: str) -> None:
         for entry in patterns:
             route = prefix + str(entry.pattern)
             if route.startswith(SKIPPED_PREFIXES):
                 continue
             if isinstance(entry, URLResolver):
-                inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-                walk(entry.url_patterns, route, inner)
+                walk(entry.url_patterns, route)
             elif isinstance(entry, URLPattern):
-                found.append(Route(route, f"{namespace}{entry.name}"))
+                found.append(route)
 
-    walk(get_resolver().url_patterns, "", "")
+    walk(get_resolver().url_patterns, "")
     return found
 
 
@@ -106,10 +103,10 @@ def paths(route: str, own: dict[str, str], hostile_ints: list[str]) -> Iterator[
 
     def fill(replace: str | None, value: str) -> str:
         def one(match: re.Match) -> str:
-            kind, name = match.group(1) or "str", match.group(2)
+            name = match.group(2)
             if name == replace:
                 return value
-            return own.get(name, "1") if kind == "int" else "1"
+            return own.get(name, "1")
 
         return "/" + _CONVERTER_RE.sub(one, route)
 
@@ -206,7 +203,7 @@ def _messages(address: str) -> list[bytes]:
 @pytest.fixture(params=["imap", "local"])
 def stage(request, person, mail_server, mail_user, django_user_model):
     """The person's account (IMAP on the suite's Dovecot, or a POP3 one whose mail Facteur
-    keeps) holding two messages; another person with an account of their own."""
+    keeps) holding two messages, and the ids of what another person has."""
     if request.param == "imap":
         account = request.getfixturevalue("mail_account")
         imap = request.getfixturevalue("imap")
@@ -218,9 +215,12 @@ def stage(request, person, mail_server, mail_user, django_user_model):
             mail_server.deliver(mail_user.address, raw)
         assert pop3fetch.fetch(account).new == 2
     other = django_user_model.objects.create_user(username="other", password="x-Pass-12345")
-    theirs = unreachable_account(other, email="other@example.test")
+    theirs = unreachable_account(other, email=THEIR_ADDRESS)
+    trusted = TrustedSender.objects.create(user=other, email="zoe@example.org")
+    identity = Identity.objects.create(account=theirs, email=theirs.email)
     # uid 2: the message whose subject holds line separators.
-    return {"account_id": str(account.pk), "uid": "2", "pk": str(theirs.pk)}, theirs
+    own = {"account_id": str(account.pk), "uid": "2"}
+    return own, sorted({str(theirs.pk), str(trusted.pk), str(identity.pk)})
 
 
 def _b64(text: str) -> str:
@@ -242,8 +242,8 @@ def _request(client, person, method: str, path: str, query: str = "", body: str 
 
 
 def test_no_view_answers_hostile_input_with_a_server_error(client, person, stage):
-    own, theirs = stage
-    hostile_ints = ["0", str(theirs.pk), "9" * 30, str(2**63)]
+    own, their_ids = stage
+    hostile_ints = ["0", *their_ids, "9" * 30, str(2**63)]
     names = parameter_names()
     failures: list[str] = []
 
@@ -256,12 +256,15 @@ def test_no_view_answers_hostile_input_with_a_server_error(client, person, stage
             return
         if response.status_code >= 500:
             failures.append(f"{label}: {response.status_code}")
+        content = b"" if response.streaming else response.content
+        if THEIR_ADDRESS.encode() in content:
+            failures.append(f"{label}: shows another person's account")
 
     # Every GET first, while the person's messages are where the page expects them.
     forms_found: list[PageForm] = []
     posts: list[tuple[str, str, str]] = []
     for route in routes():
-        own_path, *hostile_paths = list(paths(route.route, own, hostile_ints))
+        own_path, *hostile_paths = list(paths(route, own, hostile_ints))
         for path in hostile_paths:
             attempt("GET", path)
             posts.append((path, "", ""))
