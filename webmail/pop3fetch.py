@@ -216,7 +216,8 @@ class _Fetch:
                 except DeliveryRefused as refused:
                     # The mail behind it goes on; this one is offered again, or kept aside.
                     kept_aside += refused.kept_aside
-                    refusal = "" if refused.kept_aside else refused.reason
+                    if not refused.kept_aside:
+                        refusal = refused.reason
                 self.progress(done, len(new))
             doomed = self.delete_old(listing)
             self.client.quit()  # the server deletes at QUIT, and only then
