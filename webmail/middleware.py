@@ -1,4 +1,4 @@
-"""Response headers every page needs, and the person's time zone."""
+"""Response headers every page needs, requests refused for a NUL, and the person's time zone."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ class SecurityHeadersMiddleware:
         return response
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _holds_nul(request: HttpRequest) -> bool:
     if "\x00" in request.path:
         return True
@@ -57,9 +60,6 @@ def _holds_nul(request: HttpRequest) -> bool:
             if "\x00" in key or any("\x00" in value for value in values):
                 return True
     return False
-
-
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class RefuseNulMiddleware:

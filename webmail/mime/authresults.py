@@ -24,7 +24,7 @@ _SPECIALS = frozenset('=;"(')
 
 
 class _Operator(str):
-    """ "=" or ";" as syntax, never equal to a quoted string that holds the same character."""
+    """Syntax, "=" or ";": never equal to a quoted string that holds the same character."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Operator) and str.__eq__(self, other)
