@@ -17,6 +17,7 @@ from webmail.compose import carried
 from webmail.compose.composition import Composition
 from webmail.mailstore.base import MAX_UID
 from webmail.mime.build import Attachment, HeaderInjection, InvalidAddress, parse_recipients
+from webmail.mime.headers import one_line
 from webmail.models import STORAGE_ERRORS, Upload
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ class ComposeForm(forms.Form):
         subject = self.cleaned_data.get("subject", "")
         if "\r" in subject or "\n" in subject:
             raise forms.ValidationError(_("The subject must be on one line."))
-        return subject
+        # Other line breaks (U+2028, ...) are invisible in the field: they become spaces.
+        return one_line(subject)
 
     def clean_references(self) -> list[str]:
         return self.cleaned_data.get("references", "").split()

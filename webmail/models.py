@@ -452,13 +452,16 @@ class Pop3Uidl(models.Model):
     Kept when the person deletes the message in Facteur, and after it is
     deleted from the server. A message delivered into an IMAP account is
     "delivering" from just before its APPEND until the server confirmed it:
-    such a message is looked for again by the next fetch, never deleted.
+    such a message is looked for again by the next fetch, never deleted. One the
+    IMAP server refuses as many times as the setting allows is kept aside:
+    stored by Facteur (``kept_uid``) and no longer offered to that server.
     """
 
     class State(models.TextChoices):
         STORED = "stored", _("kept by Facteur")
         DELIVERING = "delivering", _("being delivered")
         DELIVERED = "delivered", _("delivered into an IMAP account")
+        REFUSED = "refused", _("refused by the IMAP account, kept by Facteur")
 
     account = models.ForeignKey(
         "accounts.MailAccount",
@@ -470,6 +473,11 @@ class Pop3Uidl(models.Model):
     first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
     deleted_from_server = models.BooleanField(_("deleted from the server"), default=False)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.STORED)
+    refusals = models.PositiveSmallIntegerField(_("times refused by the IMAP server"), default=0)
+    refusal = models.CharField(_("the IMAP server's last refusal"), max_length=500, blank=True)
+    kept_uid = models.PositiveBigIntegerField(
+        _("UID of the copy kept aside"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("fetched POP3 message")

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from accounts.models import MailAccount, Protocol
 from webmail.mailstore.base import MailStoreError
 from webmail.models import LocalMailbox, Pop3Uidl
-from webmail.pop3sink import Sink, sink_for
+from webmail.pop3sink import DeliveryRefused, Sink, sink_for
 from webmail.transport.endpoint import Endpoint
 from webmail.transport.pop3 import POP3_ERRORS, close_quietly, open_pop3, pop3_problem, pop3_reply
 
@@ -47,6 +47,8 @@ class FetchResult:
     new: int  # messages stored by this fetch
     deleted: int  # messages deleted from the server
     total_on_server: int
+    kept_aside: int = 0  # refused by the IMAP account too often: kept by Facteur instead
+    refusal: str = ""  # why the IMAP account refused a message it is offered again
 
 
 class FetchError(Exception):
@@ -166,9 +168,10 @@ def fetch(
     finally:
         lease.release()
     logger.info(
-        "POP3 account %s: %s new, %s deleted from the server, %s on it.",
+        "POP3 account %s: %s new, %s kept aside, %s deleted from the server, %s on it.",
         account.pk,
         result.new,
+        result.kept_aside,
         result.deleted,
         result.total_on_server,
     )
@@ -204,10 +207,17 @@ class _Fetch:
                 for number, uidl in listing
                 if states.get(uidl, Pop3Uidl.State.DELIVERING) == Pop3Uidl.State.DELIVERING
             ]
-            stored = 0
+            stored = kept_aside = 0
+            refusal = ""
             self.progress(0, len(new))
             for done, (number, uidl) in enumerate(new, start=1):
-                stored += self.fetch_one(sink, number, uidl, sizes.get(number), uidl in states)
+                try:
+                    stored += self.fetch_one(sink, number, uidl, sizes.get(number), uidl in states)
+                except DeliveryRefused as refused:
+                    # The mail behind it goes on; this one is offered again, or kept aside.
+                    kept_aside += refused.kept_aside
+                    if not refused.kept_aside:
+                        refusal = refused.reason
                 self.progress(done, len(new))
             doomed = self.delete_old(listing)
             self.client.quit()  # the server deletes at QUIT, and only then
@@ -224,7 +234,13 @@ class _Fetch:
                 }
             ) from exc
         self.mark_deleted(doomed)
-        return FetchResult(new=stored, deleted=len(doomed), total_on_server=len(listing))
+        return FetchResult(
+            new=stored,
+            deleted=len(doomed),
+            total_on_server=len(listing),
+            kept_aside=kept_aside,
+            refusal=refusal,
+        )
 
     def listing(self) -> list[tuple[int, str]]:
         try:

@@ -9,19 +9,24 @@ same transaction, so that a fetch that lost its lease stops before writing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import MailAccount
+from webmail.mailstore.base import ServerRefused
 from webmail.mailstore.imap import ImapStore
 from webmail.mailstore.local import allocate_uid
 from webmail.mime.parse import ParseLimits, parse_message
 from webmail.models import LocalMessage, Pop3Uidl
+
+logger = logging.getLogger(__name__)
 
 #: A transaction in which the fetch's lease is renewed first.
 Renewed = Callable[[], AbstractContextManager[None]]
@@ -39,6 +44,15 @@ class Sink(Protocol):
 
         ``resumed``: the UIDL was left "delivering" by an earlier fetch.
         """
+
+
+class DeliveryRefused(Exception):
+    """The IMAP server refused a message; ``kept_aside`` once Facteur keeps it instead."""
+
+    def __init__(self, reason: str, *, kept_aside: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kept_aside = kept_aside
 
 
 def sink_for(account: MailAccount, renewed: Renewed) -> Sink:
@@ -98,8 +112,10 @@ class ImapSink:
 
     Messages are fetched whole whatever their size: the folder is the person's
     real mailbox, where a message cut down to its headers would pass for the
-    whole one. The IMAP server's own limits apply; one it refuses stops the
-    fetch with its reason.
+    whole one. The IMAP server's own limits apply: a message it refuses (over
+    quota, too large) is offered again by the next fetches, and once refused
+    ``POP3_DELIVERY_MAX_TRIES`` times it is kept aside, stored by Facteur, so
+    that it never holds up the mail behind it.
     """
 
     def __init__(
@@ -122,9 +138,38 @@ class ImapSink:
                 return False
         elif not self.mark_delivering(uidl):
             return False
-        self.store.append(self.folder, raw)
+        try:
+            self.store.append(self.folder, raw)
+        except ServerRefused as exc:
+            kept = self.refused(uidl, raw, size, str(exc))
+            raise DeliveryRefused(str(exc), kept_aside=kept) from exc
         self.mark_delivered(uidl)
         return True
+
+    def refused(self, uidl: str, raw: bytes, size: int | None, reason: str) -> bool:
+        """Count one more refusal of ``uidl``; whether it is kept aside now, for good."""
+        row = Pop3Uidl.objects.filter(
+            account=self.account, uidl=uidl, state=Pop3Uidl.State.DELIVERING
+        )
+        tries = row.values_list("refusals", flat=True).first() or 0
+        keep = tries + 1 >= max(1, settings.POP3_DELIVERY_MAX_TRIES)
+        # Parsed before the transaction, as LocalSink does: the lease is held meanwhile.
+        kept = LocalMessage.from_bytes(self.account, raw, uid=0, size=size) if keep else None
+        changes: dict = {"refusals": F("refusals") + 1, "refusal": reason[:500]}
+        with self.renewed():
+            if kept is not None:
+                kept.uid = allocate_uid(self.account.pk)
+                kept.save()
+                changes.update(state=Pop3Uidl.State.REFUSED, kept_uid=kept.uid)
+            row.update(**changes)
+        logger.warning(
+            "POP3 account %s: message %s refused by the IMAP server (%s time(s))%s.",
+            self.account.pk,
+            uidl,
+            tries + 1,
+            ", kept aside" if keep else "",
+        )
+        return keep
 
     def mark_delivering(self, uidl: str) -> bool:
         """Record ``uidl`` as being delivered; False when it was recorded meanwhile."""

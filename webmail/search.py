@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from datetime import date
 
@@ -34,6 +35,8 @@ MAX_WORDS = 10
 MAX_SIZE_KB = (2**32 - 1) // 1024
 #: Characters of a body kept for searching the mail Facteur stores itself.
 BODY_TEXT_CHARS = 100_000
+#: The longest header value looked for: one line of a message (RFC 5322, 2.1.1).
+MAX_HEADER_SEARCH_CHARS = 998
 
 #: Where each word of the quick search is looked for.
 QUICK_SEARCH_KEYS = (b"FROM", b"TO", b"CC", b"SUBJECT", b"BODY")
@@ -230,6 +233,30 @@ def imap_string(text: str) -> bytes:
     if text.isascii():
         return b'"' + text.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
     return text.encode("utf-8")
+
+
+def header_keys(terms: Iterable[tuple[str, str]]) -> list[bytes]:
+    """One search key, true when any header ``name`` holds its ``value``; [] when none can be.
+
+    Values come from mail (Message-IDs, References) and may hold anything: each
+    goes as an IMAP string, so no quote, bracket or backslash is read as syntax.
+    One with a control character or longer than a header line cannot be found
+    as written and is left out. OR takes two keys: they are paired as a balanced
+    tree in prefix form, which needs no parentheses and stays shallow.
+    """
+    keys = [
+        [b"HEADER", name.encode("ascii"), imap_string(value)]
+        for name, value in terms
+        if len(value) <= MAX_HEADER_SEARCH_CHARS and not _CONTROL_RE.search(value)
+    ]
+    return _balanced(keys) if keys else []
+
+
+def _balanced(keys: list[list[bytes]]) -> list[bytes]:
+    if len(keys) == 1:
+        return keys[0]
+    middle = len(keys) // 2
+    return [b"OR", *_balanced(keys[:middle]), *_balanced(keys[middle:])]
 
 
 def imap_date(day: date) -> bytes:

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "ops.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "webmail.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -235,6 +236,10 @@ IMAP_POOL_SIZE = env_int("FACTEUR_IMAP_POOL_SIZE", 2)
 IMAP_POOL_IDLE_TIMEOUT = env_int("FACTEUR_IMAP_POOL_IDLE_TIMEOUT", 300)
 IMAP_POOL_WAIT = env_int("FACTEUR_IMAP_POOL_WAIT", 10)
 MESSAGES_PER_PAGE = env_int("FACTEUR_MESSAGES_PER_PAGE", 50)
+# The authserv-id the office's own mail server writes in its Authentication-Results
+# fields (RFC 8601). A trusted sender's remote content is shown only when that
+# server's topmost field says DMARC passed for the From domain; empty: never.
+AUTHSERV_ID = os.environ.get("FACTEUR_AUTHSERV_ID", "").strip().lower()
 
 # Limits on what the parser and the renderer take from one message.
 MAIL_MAX_RENDER_BYTES = env_int("FACTEUR_MAIL_MAX_RENDER_BYTES", 2 * 1024 * 1024)
@@ -245,6 +250,9 @@ MAIL_SANITIZE_SECONDS = env_int("FACTEUR_MAIL_SANITIZE_SECONDS", 5)
 POP3_MAX_MESSAGE_BYTES = env_int("FACTEUR_POP3_MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Seconds between two fetches of one POP3 account.
 POP3_FETCH_INTERVAL = env_int("FACTEUR_POP3_FETCH_INTERVAL", 300)
+# Times the IMAP account a POP3 account delivers into may refuse a message before
+# Facteur keeps it aside, so that the mail behind it is delivered.
+POP3_DELIVERY_MAX_TRIES = env_int("FACTEUR_POP3_DELIVERY_MAX_TRIES", 3)
 # New mail: an open page asks Facteur (not the mail server) for news this often,
 # in seconds; a worker checks the account's server for it when its last check is
 # older than MAIL_CHECK_SECONDS, and every account at least every

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MailAccount, Protocol
-from webmail import mailstore, reading
+from webmail import mailstore, reading, trust
 from webmail.mailstore.base import (
     Folder,
     FolderStatus,
@@ -30,7 +30,7 @@ from webmail.mailstore.base import (
     MailStoreError,
     MessageNotFound,
 )
-from webmail.models import SyncState, TrustedSender
+from webmail.models import SyncState
 from webmail.transport.imap import ConnectionProblem
 
 logger = logging.getLogger(__name__)
@@ -121,12 +121,11 @@ def prerender(store: MailStore, account: MailAccount, folder: str, uids: Sequenc
         except MessageNotFound:
             continue
         parsed = reading.parsed(account, raw)
-        sender = parsed.sender[0].email if parsed.sender else None
         reading.sanitised_body(
             account,
             raw,
             parsed,
-            allow_remote=TrustedSender.is_trusted(account.user, sender),
+            allow_remote=trust.remote_content_trusted(account.user, raw.raw, parsed),
             cid_url=reading.cid_url_resolver(account, raw, parsed),
         )
         prepared += 1

@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount, Protocol
 from ops.metrics import POP3_FETCH_ERRORS, server_label
@@ -81,7 +82,7 @@ def fetch_pop3(account_id: int) -> None:
     if account is None:
         return
     try:
-        pop3fetch.fetch(account, progress=sync.progress_recorder(account))
+        result = pop3fetch.fetch(account, progress=sync.progress_recorder(account))
     except pop3fetch.FetchInProgress:
         logger.info("POP3 account %s is being fetched already.", account_id)
         return
@@ -96,7 +97,12 @@ def fetch_pop3(account_id: int) -> None:
         POP3_FETCH_ERRORS.labels(server_label(account)).inc()
         problem = exc.message
     else:
-        problem = ""
+        problem = (
+            _("A message could not be delivered into %(account)s: %(reason)s")
+            % {"account": account.delivers_into, "reason": result.refusal}
+            if result.refusal
+            else ""
+        )
     # What was stored before a failure is new mail all the same, wherever it went.
     _check(account.delivers_into or account)
     sync.fetch_ended(account, problem)

@@ -14,6 +14,7 @@ from webmail.views import (
     parts,
     search,
     sync,
+    trusted,
     unified,
 )
 
@@ -104,6 +105,12 @@ mail_patterns = [
     path("uploads/<int:pk>/delete/", compose.UploadDeleteView.as_view(), name="upload-delete"),
     path("contacts/", compose.ContactsView.as_view(), name="contacts"),
     path("compose/plain-text/", compose.PlainTextView.as_view(), name="plain-text"),
+    path("trusted-senders/", trusted.TrustedSendersView.as_view(), name="trusted-senders"),
+    path(
+        "trusted-senders/<int:pk>/revoke/",
+        trusted.RevokeTrustedSenderView.as_view(),
+        name="trusted-sender-revoke",
+    ),
     path("a/<int:account_id>/outbox/", outbox.OutboxView.as_view(), name="outbox"),
     path("outbox/<int:pk>/", outbox.OutgoingStatusView.as_view(), name="outgoing-status"),
     path("outbox/<int:pk>/edit/", outbox.OutgoingEditView.as_view(), name="outgoing-edit"),

@@ -6,6 +6,7 @@ accounts of the same person in Facteur.
 
 from __future__ import annotations
 
+import html
 import secrets
 import subprocess
 import threading
@@ -15,6 +16,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from imapclient import IMAPClient
 
@@ -22,7 +24,7 @@ from accounts.models import MailAccount, Protocol
 from tests.conftest import MailUser
 from tests.support.accounts import make_account
 from tests.support.concurrency import in_thread
-from webmail import pop3fetch
+from webmail import pop3fetch, tasks
 from webmail.mailstore.base import MailStoreError
 from webmail.mailstore.imap import ImapStore
 from webmail.models import LocalMailbox, Pop3Uidl
@@ -378,3 +380,129 @@ def test_fetches_racing_each_other_deliver_each_message_once(pop3_account, deliv
         assert "result" in outcome or isinstance(outcome["error"], pop3fetch.FetchInProgress)
     assert sum(outcome["result"].new for outcome in outcomes if "result" in outcome) == 6
     assert delivered_ids(target) == [f"delivered-{n}" for n in range(1, 7)]
+
+
+# A message the IMAP server refuses ----------------------------------------------
+
+
+@pytest.fixture
+def small_target(mail_server, target_mailbox) -> MailUser:
+    """The IMAP mailbox with room for small messages only: a large one is over its quota."""
+    mail_server.add_user(
+        target_mailbox.address, target_mailbox.password, quota_rule="*:storage=64K"
+    )
+    return target_mailbox
+
+
+def large_message() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Scanner <scanner@elsewhere.example>"
+    msg["To"] = "Léa Martin <lea@office.test>"
+    msg["Subject"] = "Scan of the contract"
+    msg["Message-ID"] = "<delivered-large@elsewhere.example>"
+    msg.set_content("Too large for the quota.\n" + "0123456789abcdef\n" * 8_000)
+    return msg.as_bytes()
+
+
+def test_a_refused_message_is_kept_aside_after_the_tries_and_never_holds_up_later_mail(
+    pop3_account, imap_account, small_target, mail_server, mail_user, deliver, target, settings
+):
+    settings.POP3_DELIVERY_MAX_TRIES = 3
+    deliver(1)
+    mail_server.deliver(mail_user.address, large_message())
+    deliver(2)
+
+    first = pop3fetch.fetch(fresh(pop3_account))
+
+    # Refused by the real Dovecot (over quota): offered again, and the rest went on.
+    assert (first.new, first.kept_aside) == (2, 0)
+    assert "quota" in first.refusal.lower()
+    assert delivered_ids(target) == ["delivered-1", "delivered-2"]
+    refused = Pop3Uidl.objects.get(account=pop3_account, state=State.DELIVERING)
+    assert refused.refusals == 1
+
+    deliver(3)
+    second = pop3fetch.fetch(fresh(pop3_account))
+    assert (second.new, second.kept_aside, bool(second.refusal)) == (1, 0, True)
+    assert not pop3_account.local_messages.exists()
+
+    deliver(4)
+    third = pop3fetch.fetch(fresh(pop3_account))
+
+    assert (third.new, third.kept_aside, third.refusal) == (1, 1, "")
+    assert delivered_ids(target) == [f"delivered-{n}" for n in (1, 2, 3, 4)]
+    refused.refresh_from_db()
+    assert (refused.state, refused.refusals) == (State.REFUSED, 3)
+    kept = pop3_account.local_messages.get()
+    assert kept.uid == refused.kept_uid
+    assert bytes(kept.raw) == next(raw for raw in on_server(pop3_account) if b"Scan of" in raw)
+
+    # Kept aside for good: not offered again.
+    deliver(5)
+    fourth = pop3fetch.fetch(fresh(pop3_account))
+    assert (fourth.new, fourth.kept_aside, fourth.refusal) == (1, 0, "")
+    refused.refresh_from_db()
+    assert refused.refusals == 3
+
+
+def test_the_target_folder_page_names_the_messages_kept_aside(
+    pop3_account, imap_account, small_target, mail_server, mail_user, deliver, client, settings
+):
+    settings.POP3_DELIVERY_MAX_TRIES = 1
+    mail_server.deliver(mail_user.address, large_message())
+    deliver(1)
+    client.force_login(pop3_account.user)
+    mailbox = reverse("webmail:mailbox", args=[imap_account.pk]) + "?folder=INBOX"
+
+    tasks.fetch_pop3(pop3_account.pk)
+
+    page = client.get(mailbox).content.decode()
+    assert "Facteur keeps them aside" in page
+    assert "Scan of the contract" in page
+    kept = pop3_account.local_messages.get()
+    link = reverse("webmail:message", args=[pop3_account.pk, kept.uid]) + "?folder=INBOX"
+    assert f'href="{html.escape(link)}"' in page
+    opened = client.get(link)
+    assert opened.status_code == 200
+    assert "Too large for the quota." in opened.content.decode()
+    # Another folder of the account does not name them.
+    assert (
+        "Scan of the contract"
+        not in client.get(mailbox.replace("INBOX", "Archive")).content.decode()
+    )
+
+
+def test_a_refusal_not_yet_kept_aside_is_said_on_the_page(
+    pop3_account, imap_account, small_target, mail_server, mail_user, client, settings
+):
+    settings.POP3_DELIVERY_MAX_TRIES = 3
+    mail_server.deliver(mail_user.address, large_message())
+    client.force_login(pop3_account.user)
+
+    tasks.fetch_pop3(pop3_account.pk)
+
+    page = client.get(reverse("webmail:mailbox", args=[imap_account.pk])).content.decode()
+    assert f"A message could not be delivered into {imap_account.email}" in page
+    assert "Facteur keeps them aside" not in page
+
+
+@pytest.mark.parametrize(
+    "message_id", ["<close)only@elsewhere.example>", "<{5}@elsewhere.example>", "<a*%@b>"]
+)
+def test_a_hostile_message_id_is_looked_up_when_delivery_resumes(
+    pop3_account, mail_server, mail_user, target, monkeypatch, message_id
+):
+    raw = message(1, message_id=False).replace(
+        b"\nTo:", f"\nMessage-ID: {message_id}\nTo:".encode(), 1
+    )
+    mail_server.deliver(mail_user.address, raw)
+    failing_once(monkeypatch, ImapSink, "mark_delivered", SystemExit("worker killed"))
+    with pytest.raises(SystemExit):
+        pop3fetch.fetch(pop3_account)
+
+    result = pop3fetch.fetch(pop3_account)
+
+    # Found in the folder by its Message-ID, so not appended a second time.
+    assert result.new == 0
+    assert len(folder_bytes(target)) == 1
+    assert states(pop3_account) == [State.DELIVERED]

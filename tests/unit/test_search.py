@@ -11,6 +11,7 @@ from webmail.search import (
     SearchForm,
     SearchQuery,
     body_text,
+    header_keys,
     imap_charset,
     imap_criteria,
     imap_date,
@@ -342,3 +343,35 @@ def test_body_text_of_html_alone_is_what_a_browser_shows():
 def test_body_text_is_bounded():
     assert len(body_text("word " * BODY_TEXT_CHARS, None)) == BODY_TEXT_CHARS
     assert body_text(None, None) == ""
+
+
+# Header values from mail ---------------------------------------------------------
+
+
+def test_a_hostile_header_value_is_one_quoted_string():
+    assert header_keys([("Message-ID", '<a") ALL (x\\@y>')]) == [
+        b"HEADER",
+        b"Message-ID",
+        b'"<a\\") ALL (x\\\\@y>"',
+    ]
+
+
+def test_values_no_header_can_hold_are_left_out():
+    long = "<" + "x" * 1000 + ">"
+    assert header_keys([("Message-ID", "<a\r\nA1 LOGOUT>"), ("Message-ID", long)]) == []
+    assert header_keys([("Message-ID", "<nul\x00>"), ("References", "<ok@x>")]) == [
+        b"HEADER",
+        b"References",
+        b'"<ok@x>"',
+    ]
+
+
+def test_many_values_make_a_shallow_balanced_or_without_parentheses():
+    keys = header_keys([("Message-ID", f"<{n}@x>") for n in range(8)])
+    assert keys.count(b"OR") == 7
+    assert keys[:3] == [b"OR", b"OR", b"OR"]  # depth 3 for 8 values, not 7
+    assert not any(key.startswith(b"(") for key in keys)
+
+
+def test_an_eight_bit_value_goes_as_its_utf8_bytes():
+    assert header_keys([("Message-ID", "<é@x>")])[2] == "<é@x>".encode()

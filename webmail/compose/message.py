@@ -36,7 +36,7 @@ from webmail.mime.build import (
     build_message,
     parse_recipients,
 )
-from webmail.mime.headers import decode_header, parse_addresses
+from webmail.mime.headers import LINE_BREAKS_RE, decode_header, one_line, parse_addresses
 
 ORIGIN_HEADER = "X-Facteur-Origin"
 FORMAT_HEADER = "X-Facteur-Format"
@@ -44,17 +44,12 @@ TYPED_HEADER = "X-Facteur-Draft-%s"
 RICH = "rich"
 PLAIN = "plain"
 
-_LINE_BREAKS_RE = re.compile(r"[\r\n]+")
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
 _UID_RE = re.compile(r"[0-9]{1,10}")
 _MAX_HEADER_BLOCK = 1024 * 1024
 # Typed recipient fields are up to 20,000 characters; an origin's folder name
 # up to 1,000 characters, in base64 of UTF-8.
 _MAX_TYPED_CHARS = 40_000
-
-
-def _one_line(value: str) -> str:
-    return _LINE_BREAKS_RE.sub(" ", value).strip()
 
 
 def _body(comp: Composition) -> tuple[str, str | None]:
@@ -70,10 +65,10 @@ def _attachments(comp: Composition) -> list[Attachment]:
     # rather than refused: the person could do nothing about it.
     return [
         Attachment(
-            _one_line(attachment.filename),
+            one_line(attachment.filename),
             attachment.content,
             "application/octet-stream"
-            if _LINE_BREAKS_RE.search(attachment.content_type)
+            if LINE_BREAKS_RE.search(attachment.content_type)
             else attachment.content_type,
         )
         for attachment in comp.attachments
@@ -113,7 +108,7 @@ def to_message(
     text, html = _body(comp)
     fields = {"To": comp.to, "Cc": comp.cc, "Bcc": comp.bcc}
     if draft:
-        fields = {name: _one_line(value) for name, value in fields.items()}
+        fields = {name: one_line(value) for name, value in fields.items()}
         kept = {name: value if _parses(value, name) else "" for name, value in fields.items()}
     else:
         kept = fields
@@ -123,7 +118,7 @@ def to_message(
         to=kept["To"],
         cc=kept["Cc"],
         bcc=kept["Bcc"],
-        subject=_one_line(comp.subject) if draft else comp.subject,
+        subject=one_line(comp.subject) if draft else comp.subject,
         text=text,
         html=html,
         attachments=_attachments(comp),

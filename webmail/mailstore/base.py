@@ -38,6 +38,10 @@ class MailStoreError(Exception):
     """The mail server could not do what was asked; the message says why, for a person."""
 
 
+class ServerRefused(MailStoreError):
+    """The server answered NO or BAD: the connection is sound, this request was refused."""
+
+
 class FolderNotFound(MailStoreError):
     pass
 

@@ -38,6 +38,7 @@ from webmail.mailstore.base import (
     RawMessage,
     SearchHit,
     SearchResults,
+    ServerRefused,
     Uids,
     is_protected,
     subtree,
@@ -45,7 +46,13 @@ from webmail.mailstore.base import (
 )
 from webmail.mailstore.pool import ImapSession, SelectState, SessionPool, fingerprint, pool
 from webmail.mime.headers import decode_header, envelope_addresses
-from webmail.search import SearchQuery, imap_charset, imap_criteria, parse_esearch
+from webmail.search import (
+    SearchQuery,
+    header_keys,
+    imap_charset,
+    imap_criteria,
+    parse_esearch,
+)
 from webmail.threads import THREAD_HEADERS, ThreadHeaders, read_headers, thread
 from webmail.transport.imap import server_reply
 
@@ -263,11 +270,7 @@ class ImapStore:
     def message_id_uids(self, folder: str, message_id: str) -> list[int]:
         """The UIDs of the messages of ``folder`` with this Message-ID, lowest first."""
 
-        def search(session: ImapSession) -> list[int]:
-            session.select(folder, readonly=False)
-            return sorted(session.client.search(["HEADER", "Message-ID", message_id]))
-
-        return self._run(search)
+        return self._header_search(folder, [("Message-ID", message_id)])
 
     def conversations(self, folder: str, number: int, *, per_page: int) -> Page[Conversation]:
         def read(session: ImapSession) -> Page[Conversation]:
@@ -303,17 +306,22 @@ class ImapStore:
     ) -> list[int]:
         """One SEARCH of header fields; its cost grows with ``folder`` and the number of ids."""
         terms = [
-            ["HEADER", name, message_id]
+            (name, message_id)
             for message_id in message_ids
             for name in ("In-Reply-To", "References")
         ]
-        terms += [["HEADER", "Message-ID", message_id] for message_id in referenced]
-        if not terms:
+        terms += [("Message-ID", message_id) for message_id in referenced]
+        return self._header_search(folder, terms)
+
+    def _header_search(self, folder: str, terms: list[tuple[str, str]]) -> list[int]:
+        """The UIDs of ``folder`` with any of these (header, value) pairs, lowest first."""
+        criteria = header_keys(terms)
+        if not criteria:
             return []
 
         def search(session: ImapSession) -> list[int]:
-            session.select(folder, readonly=False)
-            return sorted(session.client.search(_any_of(terms)))
+            state = session.select(folder, readonly=False)
+            return sorted(_search_uids(session, criteria, state.exists))
 
         return self._run(search)
 
@@ -706,7 +714,7 @@ class ImapStore:
             return self.sessions.run(self.account, operation, idempotent=idempotent)
         except imaplib.IMAP4.error as exc:
             # A NO or BAD reply: the connection is sound, the request was refused.
-            raise MailStoreError(
+            raise ServerRefused(
                 _("The mail server refused the request: %(reply)s") % {"reply": server_reply(exc)}
             ) from exc
 
@@ -1017,14 +1025,6 @@ def _conversations(session: ImapSession, threads: list[tuple[int, ...]]) -> list
         if conversation is not None:
             conversations.append(conversation)
     return conversations
-
-
-def _any_of(terms: list[list[str]]) -> list:
-    """SEARCH criteria for any of ``terms``: ORs in a balanced tree, shallow however many."""
-    if len(terms) == 1:
-        return terms[0]
-    middle = len(terms) // 2
-    return ["OR", _any_of(terms[:middle]), _any_of(terms[middle:])]
 
 
 def _summaries_by_uid(session: ImapSession, uids: list[int]) -> list[MessageSummary]:

@@ -28,7 +28,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from webmail.mime.headers import Address
+from webmail.mime.headers import LINE_BREAKS_RE, Address
 
 #: Serialisation for SMTP and IMAP: CRLF line endings, long lines folded.
 WIRE_POLICY = email_policy.default.clone(linesep="\r\n")
@@ -92,7 +92,7 @@ def _attach_message(message: EmailMessage, attachment: Attachment, subtype: str)
 
 
 def _check_line(value: str, field: str) -> str:
-    if "\r" in value or "\n" in value:
+    if LINE_BREAKS_RE.search(value):
         raise HeaderInjection(_("The %(field)s field must be on one line.") % {"field": field})
     return value
 

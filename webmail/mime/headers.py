@@ -69,7 +69,11 @@ _WIDER: dict[str, str | None] = {
 _NOT_CHARSETS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode"})
 
 _FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Controls, and the two separators beyond them that end a line for str.splitlines()
+# and for the email package, which refuses them in a header.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Every character that ends a line (those str.splitlines() splits at).
+LINE_BREAKS_RE = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 _ENCODED_WORD_RE = re.compile(r"=\?([^?\s]{1,75})\?([QqBb])\?([^?]*)\?=")
 _BASE64_JUNK_RE = re.compile(rb"[^A-Za-z0-9+/]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -144,6 +148,11 @@ def _unescape(value: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATE_RE.sub("\ufffd", value)
     return decode_text(raw)
+
+
+def one_line(text: str) -> str:
+    """``text`` with each run of line breaks, of any kind, made one space."""
+    return LINE_BREAKS_RE.sub(" ", text).strip()
 
 
 def _as_text(value: str | bytes | Any, max_chars: int) -> str:

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -18,7 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import MailAccount
-from webmail import reading
+from webmail import reading, trust
 from webmail.mailstore.base import (
     Conversation,
     MailStore,
@@ -27,7 +26,7 @@ from webmail.mailstore.base import (
     RawMessage,
 )
 from webmail.mime import ParsedMessage, Part
-from webmail.models import MailPreferences, TrustedSender
+from webmail.models import MailPreferences
 from webmail.sanitize import SanitizedHtml, plain_text_to_html
 from webmail.threads import ThreadHeaders, read_headers
 from webmail.views.messages import SEEN, MessageMixin
@@ -185,8 +184,7 @@ class ConversationView(MessageMixin, TemplateView):
 
     def _prepare(self, entry: Entry) -> None:
         account, raw = self.account, entry.raw
-        sender = entry.message.sender[0].email if entry.message.sender else None
-        allow_remote = TrustedSender.is_trusted(self.request.user, sender)
+        allow_remote = trust.remote_content_trusted(self.request.user, raw.raw, entry.message)
         if entry.expanded:
             # Sanitised now, so that its frame is served from the cache; the folded
             # ones are sanitised when they are opened.
@@ -235,4 +233,5 @@ class ListModeView(LoginRequiredMixin, View):
             target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         ):
             target = reverse("webmail:home")
-        return redirect(target)
+        # Not redirect(): a word that is no URL would be looked up as a view name.
+        return HttpResponseRedirect(target)

@@ -16,7 +16,7 @@ from django.views import View
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.generic import TemplateView
 
-from webmail import reading
+from webmail import reading, trust
 from webmail.mailstore.base import Folder
 from webmail.mime import ParsedMessage, Part
 from webmail.models import TrustedSender
@@ -145,8 +145,9 @@ class MessageView(MessageMixin, TemplateView):
         raw = reading.fetch_raw(self.store, account, self.folder, uid)
         message = reading.parsed(account, raw)
         sender = _sender_email(message)
-        allow_remote = self.remote_granted(raw.uidvalidity) or TrustedSender.is_trusted(
-            self.request.user, sender
+        verified = trust.verified_sender(raw.raw, message)
+        allow_remote = self.remote_granted(raw.uidvalidity) or (
+            verified is not None and TrustedSender.is_trusted(self.request.user, verified)
         )
         body = reading.sanitised_body(
             account,
@@ -167,6 +168,8 @@ class MessageView(MessageMixin, TemplateView):
             folder=self.folder,
             message=message,
             sender_email=sender,
+            # Trusting a sender is offered only where the trust could apply.
+            sender_verified=verified is not None,
             body=body,
             body_url=reverse("webmail:message-body", args=[account.pk, uid])
             + "?"
@@ -272,7 +275,8 @@ class AllowRemoteContentView(MessageMixin, View):
     """Remote content for this message once, or always for its sender.
 
     The sender is read from the message itself, never from the form, so that a
-    forged request cannot make the person trust an address of its choosing.
+    forged request cannot make the person trust an address of its choosing, and
+    only when the office's server vouches for it (``webmail.trust``).
     """
 
     def post(self, request: HttpRequest, account_id: int, uid: int) -> HttpResponse:
@@ -283,7 +287,9 @@ class AllowRemoteContentView(MessageMixin, View):
         raw = reading.cached_raw(self.store, self.account, self.folder, uidvalidity, uid)
         if raw is None:
             raise Http404(_("This message has changed on the server; reload the page."))
-        sender = _sender_email(reading.parsed(self.account, raw))
-        if sender and len(sender) <= TRUSTED_SENDER_MAX_LENGTH:
-            TrustedSender.objects.get_or_create(user=request.user, email=sender.lower())
+        sender = trust.verified_sender(raw.raw, reading.parsed(self.account, raw))
+        if sender is None or len(sender) > TRUSTED_SENDER_MAX_LENGTH:
+            # Nothing vouches for its From: this message's content is shown, no more.
+            return redirect(target + "?" + self.message_query(**self.remote_query(uidvalidity)))
+        TrustedSender.objects.get_or_create(user=request.user, email=sender)
         return redirect(target + "?" + self.message_query())

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,8 +20,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from accounts.models import MailAccount, Protocol
 from webmail import sync
 from webmail.mailstore.base import Folder, MailStoreError
-from webmail.models import SyncState
-from webmail.views.base import AccountMixin
+from webmail.models import LocalMessage, Pop3Uidl, SyncState
+from webmail.views.base import INBOX, AccountMixin
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,26 @@ def status_context(
     )
     fetching = state.progress_total is not None
     # POP3 accounts delivering into this one fail out of sight unless shown here.
+    refused = Pop3Uidl.objects.filter(
+        account=OuterRef("pk"), state=Pop3Uidl.State.REFUSED, kept_uid__isnull=False
+    )
+    sources = list(
+        MailAccount.objects.filter(pop3_deliver_to=account)
+        .annotate(problem=F("sync_state__problem"), keeps_aside=Exists(refused))
+        .filter((Q(problem__isnull=False) & ~Q(problem="")) | Q(keeps_aside=True))
+        .values("pk", "email", "problem", "keeps_aside", "pop3_deliver_folder")
+    )
     source_problems = [
-        (source.account.email, source.problem)
-        for source in SyncState.objects.filter(account__pop3_deliver_to=account)
-        .exclude(problem="")
-        .select_related("account")
+        (source["email"], source["problem"]) for source in sources if source["problem"]
+    ]
+    keeping = [
+        source["pk"]
+        for source in sources
+        if source["keeps_aside"] and folder in (None, source["pop3_deliver_folder"])
     ]
     query = {"folder": folder} if folder else {}
     return {
+        "kept_aside": kept_aside(keeping),
         "account": account,
         "state": state,
         "folder": folder,
@@ -69,6 +82,36 @@ def status_context(
         + urlencode({**query, "token": state.token}),
         "check_url": reverse("webmail:check-mail", args=[account.pk]),
     }
+
+
+#: Messages kept aside named on a page; the rest are counted.
+KEPT_ASIDE_SHOWN = 10
+
+
+def kept_aside(sources: list[int]) -> dict | None:
+    """The messages these POP3 accounts kept aside because the IMAP server they deliver into
+    refused them, newest first, each with where to read it; None when there are none."""
+    if not sources:
+        return None
+    rows = Pop3Uidl.objects.filter(
+        account=OuterRef("account"), kept_uid=OuterRef("uid"), state=Pop3Uidl.State.REFUSED
+    )
+    kept = LocalMessage.objects.filter(Exists(rows), account__in=sources, folder=INBOX).order_by(
+        "-received", "-pk"
+    )
+    shown = list(kept.values("account_id", "uid", "subject", "sender")[:KEPT_ASIDE_SHOWN])
+    if not shown:
+        return None
+    messages = [
+        {
+            **message,
+            "url": reverse("webmail:message", args=[message["account_id"], message["uid"]])
+            + "?"
+            + urlencode({"folder": INBOX}),
+        }
+        for message in shown
+    ]
+    return {"messages": messages, "more": kept.count() - len(shown)}
 
 
 def queue_check(account: MailAccount) -> bool:
