@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -212,3 +213,16 @@ def publish_to(broker_url: str) -> str:
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     return previous
+
+
+@contextlib.contextmanager
+def published_redis(log: Path) -> Iterator[RedisServer]:
+    """A private Redis that this process publishes its tasks to while it runs."""
+    server = RedisServer(log)
+    server.start()
+    previous = publish_to(server.url)
+    try:
+        yield server
+    finally:
+        publish_to(previous)
+        server.stop()

@@ -21,7 +21,7 @@ from tests.integration.celery_worker import (
     CeleryWorker,
     RedisServer,
     free_port,
-    publish_to,
+    published_redis,
     wait_for,
 )
 
@@ -39,12 +39,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def redis_server(logs: Path) -> Iterator[RedisServer]:
-    server = RedisServer(logs / "redis.log")
-    server.start()
-    previous = publish_to(server.url)
-    yield server
-    publish_to(previous)
-    server.stop()
+    with published_redis(logs / "redis.log") as server:
+        yield server
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tests.integration.celery_worker import (
     CeleryWorker,
     RedisServer,
     free_port,
-    publish_to,
+    published_redis,
     wait_for,
 )
 from tests.support.accounts import make_account
@@ -50,13 +50,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def redis_server(logs: Path) -> Iterator[RedisServer]:
-    server = RedisServer(logs / "redis.log")
-    server.start()
-    # This process publishes to the private Redis too.
-    previous = publish_to(server.url)
-    yield server
-    publish_to(previous)
-    server.stop()
+    with published_redis(logs / "redis.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
