@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from ops import logs, views
-from ops.metrics import REQUEST_DURATION
+from webmail.metrics import REQUEST_DURATION
 
 logger = logging.getLogger("facteur.requests")
 

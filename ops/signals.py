@@ -9,7 +9,7 @@ from celery import signals
 from prometheus_client import multiprocess
 
 from ops import logs
-from ops.metrics import TASK_FAILURES
+from webmail.metrics import TASK_FAILURES
 
 
 @signals.task_prerun.connect

@@ -6,6 +6,9 @@ page mostly waits on the IMAP server, so threads serve other people meanwhile.
 """
 
 import os
+from typing import Any
+
+from prometheus_client import multiprocess
 
 bind = os.environ.get("FACTEUR_BIND", "0.0.0.0:8000")
 worker_class = "gthread"
@@ -24,10 +27,29 @@ accesslog = "-"
 # query string, and they are the person's business.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 
-# A process that exits leaves the metrics' multi-process folder; JSON lines when asked.
-from ops.gunicorn import child_exit, json_logconfig  # noqa: E402
 
-if (json_lines := json_logconfig()) is not None:
-    logconfig_dict = json_lines
+def child_exit(server: Any, worker: Any) -> None:
+    """A web process that exits takes its live gauges (IMAP connections) with it."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
 
-__all__ = ["child_exit"]
+
+# With FACTEUR_LOG_FORMAT=json, gunicorn's own lines are JSON like the app's.
+if os.environ.get("FACTEUR_LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount, Protocol
-from ops.metrics import POP3_FETCH_ERRORS, server_label
 from webmail import outbox, pop3fetch, sync
 from webmail.mailstore.base import MailStoreError
+from webmail.metrics import POP3_FETCH_ERRORS, server_label
 from webmail.models import Upload
 from webmail.transport.imap import ConnectionProblem
 

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from imapclient import IMAPClient
 
-from ops.metrics import IMAP_CONNECTIONS, IMAP_ERRORS, IMAP_WAITS, server_label
 from webmail.mailstore.base import FolderNotFound, MailStoreError
+from webmail.metrics import IMAP_CONNECTIONS, IMAP_ERRORS, IMAP_WAITS, server_label
 from webmail.transport.endpoint import Endpoint
 from webmail.transport.imap import ConnectionProblem, close_quietly, open_imap, server_reply
 
