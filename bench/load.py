@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pwd
 import random
 import re
 import secrets
@@ -57,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.celery_worker import free_port, wait_for  # noqa: E402
+from webmail.localmail import LocalMailServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PG_BIN = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
@@ -159,6 +161,24 @@ class Redis:
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
         return False
+
+
+class ProductionMailServer(LocalMailServer):
+    """The test mail server with Dovecot's login limits as a server for hundreds of sessions has.
+
+    By default each IMAP session over TLS keeps a login process of its own, and
+    at most 100 of them (``default_process_limit``) may run: beyond that Dovecot
+    drops new connections. In its "high-performance" login mode each login
+    process serves many sessions, and the IMAP processes get room for 1,000.
+    """
+
+    def _dovecot_config(self, mail: pwd.struct_passwd) -> str:
+        config = super()._dovecot_config(mail)
+        block = "service imap-login {\n"
+        if block not in config:
+            raise RuntimeError("The test server's Dovecot configuration has no imap-login service")
+        config = config.replace(block, f"{block}  service_count = 0\n", 1)
+        return f"{config}service imap {{\n  process_limit = 1000\n}}\n"
 
 
 class Service:
@@ -502,15 +522,13 @@ class Watcher(threading.Thread):
 class Stack:
     """PostgreSQL, Redis, the mail server and Facteur's web, worker and beat, all private."""
 
-    def __init__(self, work: Path) -> None:
-        from webmail.localmail import LocalMailServer
-
+    def __init__(self, work: Path, *, stock_dovecot: bool = False) -> None:
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir()
         self.postgres = Postgres(work / "pg")
         self.redis = Redis(work / "redis")
-        self.mail = LocalMailServer(work / "mail")
+        self.mail = (LocalMailServer if stock_dovecot else ProductionMailServer)(work / "mail")
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.commands = compose_commands()
@@ -789,11 +807,17 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--messages", type=int, default=10_000, help="in each INBOX")
     parser.add_argument("--duration", type=float, default=300, help="seconds of steady load")
+    parser.add_argument("--warmup", type=float, default=30, help="seconds before measuring")
     parser.add_argument("--think", default="3,9", help="seconds between two actions: min,max")
     parser.add_argument("--outage", type=float, default=10, help="seconds each part stays down")
     parser.add_argument("--observe", type=float, default=40, help="seconds watched after each")
     parser.add_argument("--drain", type=float, default=300, help="bound on the outbox's draining")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--stock-dovecot",
+        action="store_true",
+        help="keep the test mail server's Dovecot limits (100 IMAP sessions over TLS at most)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder and logs")
     args = parser.parse_args()
     think = tuple(float(value) for value in args.think.split(","))
@@ -802,10 +826,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="facteur-load-"))
     work.chmod(0o755)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    from webmail.localmail import LocalMailServer
-
     LocalMailServer.ensure_installed()
-    stack = Stack(work)
+    stack = Stack(work, stock_dovecot=args.stock_dovecot)
     stop = threading.Event()
     try:
         print(f"Starting PostgreSQL, Redis and the mail server under {work}", flush=True)
@@ -853,6 +875,8 @@ def main() -> None:
                 what="sign-ins",
             )
         print(f"{sum(t.signed_in.is_set() for t in simulated)} people signed in", flush=True)
+        # Memory is compared once every process has served every kind of request.
+        time.sleep(args.warmup)
         steady_from = time.monotonic()
         memory_start = stack.processes()
         time.sleep(args.duration)
