@@ -651,7 +651,7 @@ def seed(stack: Stack, people: int, messages: int) -> list[Person]:
 
 def _imap(stack: Stack, person: Person):
     from webmail.transport.endpoint import STARTTLS, Endpoint
-    from webmail.transport.imap import open_imap
+    from webmail.transport.imap import ConnectionProblem, open_imap
 
     endpoint = Endpoint(
         host=stack.mail.host,
@@ -661,7 +661,14 @@ def _imap(stack: Stack, person: Person):
         password=person.mail_password,
         ca_file=str(stack.mail.ca_file),
     )
-    return open_imap(endpoint)
+    for attempt in range(3):
+        try:
+            return open_imap(endpoint)
+        except ConnectionProblem:
+            if attempt == 2:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def _select_inbox(stack: Stack, person: Person) -> None:
@@ -782,7 +789,12 @@ def fault_table(faults: list[Fault], samples: list[Sample]) -> str:
     ]
     for fault in faults:
         during = [s for s in samples if fault.down <= s.started < fault.back]
-        after = [s for s in samples if fault.back <= s.started < fault.until and failed(s)]
+        # Ended before the next part went down: that one's failures are its own.
+        after = [
+            s
+            for s in samples
+            if fault.back <= s.started and s.started + s.seconds < fault.until and failed(s)
+        ]
         statuses = Counter(s.status for s in during)
         other = sum(n for code, n in statuses.items() if code and code > 500 and code != 503)
         recovered = max((s.started + s.seconds - fault.back for s in after), default=0.0)
@@ -890,9 +902,6 @@ def main() -> None:
         stop.set()
         for thread in simulated:
             thread.join(timeout=90)
-        print("Waiting for the outbox to drain", flush=True)
-        outbox = drain(args.drain)
-        copies = delivered(stack, people)
         with results.lock:
             samples = list(results.samples)
             answered = list(results.sends)
@@ -917,6 +926,9 @@ def main() -> None:
         if faults:
             print("\n## Faults\n")
             print(fault_table(faults, samples))
+        print("\nWaiting for the outbox to drain", flush=True)
+        outbox = drain(args.drain)
+        copies = delivered(stack, people)
         print("\n## Outbox\n")
         print(f"Sends answered by the compose form: {len(answered)}; rows by state: {outbox}")
         print(f"Rows by copies in the recipient's INBOX: {copies}")
