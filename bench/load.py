@@ -50,6 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import yaml
@@ -58,7 +59,7 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.celery_worker import free_port, wait_for  # noqa: E402
+from tests.integration.celery_worker import free_port, signal_group, wait_for  # noqa: E402
 from webmail.localmail import LocalMailServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -219,18 +220,9 @@ class Service:
         self._signal(signal.SIGTERM)
 
     def _signal(self, number: int) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, number)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process = None
+        if self.process is not None:
+            signal_group(self.process, number)
+            self.process = None
 
     def _alive(self) -> bool:
         if self.process is None or self.process.poll() is not None:
@@ -618,8 +610,8 @@ def seed(stack: Stack, people: int, messages: int) -> list[Person]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
-    from accounts.models import MailAccount, Security
     from bench.seed import link_maildir, seed_maildir
+    from tests.support.accounts import make_account
 
     server = stack.mail
     web_password = make_password(WEB_PASSWORD)
@@ -631,19 +623,8 @@ def seed(stack: Stack, people: int, messages: int) -> list[Person]:
         else:
             link_maildir(server, made[0].address, address, mail_password)
         user = get_user_model().objects.create(username=f"person{index}", password=web_password)
-        account = MailAccount(
-            user=user,
-            email=address,
-            login=address,
-            incoming_host=server.host,
-            incoming_port=server.imap_port,
-            incoming_security=Security.STARTTLS,
-            ca_file=str(server.ca_file),
-            smtp_host=server.host,
-            smtp_port=server.submission_port,
-        )
-        account.set_password(mail_password)
-        account.save()
+        mailbox = SimpleNamespace(address=address, password=mail_password)
+        account = make_account(user, server, mailbox)
         made.append(Person(index, user.username, address, mail_password, account.pk))
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda person: _select_inbox(stack, person), made))
