@@ -15,6 +15,7 @@ import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.header import Header
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -149,14 +150,8 @@ def seed_maildir(server: LocalMailServer, address: str, password: str, count: in
     Maildir it did not write itself. Returns the seconds it took.
     """
     started = time.perf_counter()
-    server.add_user(address, password)
-    local, domain = address.split("@")
-    home = server.root / "mail" / domain / local
-    maildir = home / "Maildir"
+    maildir = _new_maildir(server, address, password)
     mail = pwd.getpwnam("mail")
-    for folder in (home, maildir, maildir / "cur", maildir / "new", maildir / "tmp"):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chown(folder, mail.pw_uid, mail.pw_gid)
     maker = MessageMaker(count)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     step = timedelta(days=365) / count
@@ -175,6 +170,35 @@ def seed_maildir(server: LocalMailServer, address: str, password: str, count: in
             os.fchown(file.fileno(), mail.pw_uid, mail.pw_gid)
         os.utime(path, (timestamp, timestamp))
     return time.perf_counter() - started
+
+
+def link_maildir(server: LocalMailServer, source: str, address: str, password: str) -> float:
+    """Give ``address`` the messages of ``source``'s INBOX, seeded before, as hard links.
+
+    Dovecot never writes into a message file (a flag change renames it, an expunge
+    unlinks it), so users may share the files. Returns the seconds it took.
+    """
+    started = time.perf_counter()
+    maildir = _new_maildir(server, address, password)
+    local, domain = source.split("@")
+    origin = server.root / "mail" / domain / local / "Maildir" / "cur"
+    with os.scandir(origin) as entries:
+        for entry in entries:
+            os.link(entry.path, maildir / "cur" / entry.name)
+    return time.perf_counter() - started
+
+
+def _new_maildir(server: LocalMailServer, address: str, password: str) -> Path:
+    """The user, made on the server, and their empty Maildir, owned by the mail user."""
+    server.add_user(address, password)
+    local, domain = address.split("@")
+    home = server.root / "mail" / domain / local
+    maildir = home / "Maildir"
+    mail = pwd.getpwnam("mail")
+    for folder in (home, maildir, maildir / "cur", maildir / "new", maildir / "tmp"):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chown(folder, mail.pw_uid, mail.pw_gid)
+    return maildir
 
 
 def seeded_account(server: LocalMailServer, name: str, count: int) -> tuple[MailAccount, float]:

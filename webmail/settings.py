@@ -118,6 +118,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'facteur.sqlite3'}",
         conn_max_age=env_int("FACTEUR_DB_CONN_MAX_AGE", 60),
+        # A kept connection is checked before a request reuses it, so that the
+        # requests after a database restart do not each fail on a dead one.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

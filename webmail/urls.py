@@ -124,3 +124,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
 ]
+
+# A database or Redis outage answers 503 with a page that says to try again.
+handler500 = "webmail.views.errors.server_error"

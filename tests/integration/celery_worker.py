@@ -180,16 +180,7 @@ class CeleryWorker:
     def _signal(self, number: int) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, number)
-        try:
-            self.process.wait(timeout=STARTUP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STARTUP_TIMEOUT)
-        # Children left over (a pool process finishing a task) go with their group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        signal_group(self.process, number)
         self.process = None
 
     def _ready(self, offset: int) -> bool:
@@ -198,6 +189,20 @@ class CeleryWorker:
         with self.log.open("rb") as log:
             log.seek(offset)
             return self.READY in log.read()
+
+
+def signal_group(process: subprocess.Popen, number: int) -> None:
+    """Send ``number`` to the process group ``process`` leads, and wait until it has gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, number)
+    try:
+        process.wait(timeout=STARTUP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STARTUP_TIMEOUT)
+    # Children left over (a pool process finishing a task) go with their group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def publish_to(broker_url: str) -> str:
