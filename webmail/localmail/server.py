@@ -436,7 +436,12 @@ plugin {{
   quota_vsizes = yes
 }}
 
+# Login processes in Dovecot's high-performance mode, as a server for many
+# sessions runs them: each serves many connections. By default each session over
+# TLS keeps one of its own and at most 100 run, which a suite (or a demo office)
+# with every pool's idle sessions passes, and new connections are then dropped.
 service imap-login {{
+  service_count = 0
   inet_listener imap {{
     port = {self.imap_port}
   }}
