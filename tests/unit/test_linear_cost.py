@@ -25,6 +25,7 @@ from webmail.threads import base_subject, read_headers, reference_ids
 #: Growth allowed when the input grows fourfold.
 MAX_RATIO = 10
 RUNS = 3
+ATTEMPTS = 3
 
 
 def _cost(function: Callable[[object], object], argument: object) -> float:
@@ -45,7 +46,13 @@ def _cost(function: Callable[[object], object], argument: object) -> float:
 def assert_linear(function: Callable[[object], object], make: Callable[[int], object], n: int):
     small, large = make(n), make(4 * n)
     function(small)  # warm caches and imports
-    ratio = _cost(function, large) / _cost(function, small)
+    # A shared machine can slow one measurement; quadratic work is over the
+    # bound at every attempt, so the best of a few counts.
+    ratio = float("inf")
+    for _attempt in range(ATTEMPTS):
+        ratio = min(ratio, _cost(function, large) / _cost(function, small))
+        if ratio < MAX_RATIO:
+            break
     assert ratio < MAX_RATIO, f"work grew {ratio:.1f} times for 4 times the input"
 
 
