@@ -237,6 +237,11 @@ class LocalMailServer:
         self._wait_for_greeting(self.imap_port, b"* OK", self.dovecot_log)
         self._wait_for_greeting(self.pop3_port, b"+OK", self.dovecot_log)
         self._wait_for_greeting(self.lmtp_port, b"220 ", self.dovecot_log)
+        if self._answers(self.smtp_port):
+            # Mail deferred while Dovecot was down goes now, not after Postfix's
+            # backoff for a destination it saw refuse a connection.
+            flush = ["/usr/sbin/postqueue", "-c", str(self._postfix_conf), "-f"]
+            self._run(flush, self.postfix_log)
 
     def stop_dovecot(self) -> None:
         self._terminate(self._base_dir / "master.pid", "dovecot", self.dovecot_log)
@@ -583,6 +588,13 @@ service auth {{
                     f"{' '.join(command)} failed ({result.returncode}): "
                     f"{output.read().decode(errors='replace').strip()}\n{_tail(log)}"
                 )
+
+    def _answers(self, port: int) -> bool:
+        try:
+            socket.create_connection((self.host, port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def _wait_for_greeting(self, port: int, greeting: bytes, log: Path) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
