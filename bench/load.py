@@ -780,7 +780,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--messages", type=int, default=10_000, help="in each INBOX")
     parser.add_argument("--duration", type=float, default=300, help="seconds of steady load")
-    parser.add_argument("--warmup", type=float, default=30, help="seconds before measuring")
+    # Long enough for every person's first send, so that each worker process has
+    # sent and copied to Sent before its memory is first read.
+    parser.add_argument("--warmup", type=float, default=90, help="seconds before measuring")
     parser.add_argument("--think", default="3,9", help="seconds between two actions: min,max")
     parser.add_argument("--outage", type=float, default=10, help="seconds each part stays down")
     parser.add_argument("--observe", type=float, default=40, help="seconds watched after each")
