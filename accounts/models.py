@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import (
@@ -279,21 +281,13 @@ class MailAccount(TlsTrust):
 
     def _allowed_identities(self) -> list[Identity]:
         # Identities made before the administrator's rules, or since disallowed, cannot send.
-        return [i for i in self.identities.all() if self.may_send_as(i.email)]
+        grants = list(self.send_as_grants.all())
+        return [i for i in self.identities.all() if _grants_allow(grants, self.email, i.email)]
 
     def may_send_as(self, email: str) -> bool:
         """Whether this account may send with ``email`` in From: its own address, or one
         the administrator granted, by itself or by its domain."""
-        email = email.strip().lower()
-        local, at, domain = email.rpartition("@")
-        if not (local and at and domain):
-            return False
-        if email == self.email.lower():
-            return True
-        return any(
-            grant.value == (email if grant.kind == SendAsGrant.Kind.ADDRESS else domain)
-            for grant in self.send_as_grants.all()
-        )
+        return _grants_allow(self.send_as_grants.all(), self.email, email)
 
     def own_addresses(self) -> set[str]:
         """Every address that is this account's own, lowercased: not to be replied to."""
@@ -313,6 +307,19 @@ class MailAccount(TlsTrust):
             verify=not self.accept_untrusted,
             timeout=settings.MAIL_CONNECT_TIMEOUT,
         )
+
+
+def _grants_allow(grants: Iterable[SendAsGrant], own: str, email: str) -> bool:
+    email = email.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not (local and at and domain):
+        return False
+    if email == own.lower():
+        return True
+    return any(
+        grant.value == (email if grant.kind == SendAsGrant.Kind.ADDRESS else domain)
+        for grant in grants
+    )
 
 
 class Identity(models.Model):

@@ -53,8 +53,9 @@ class IdentitiesView(LoginRequiredMixin, TemplateView):
         rows = []
         for account in accounts:
             identities = list(account.identities.all())
+            allowed = {identity.pk for identity in account.sending_identities()}
             for identity in identities:
-                identity.may_send = account.may_send_as(identity.email)
+                identity.may_send = identity.pk in allowed
             rows.append((account, identities))
         return super().get_context_data(accounts=rows, **kwargs)
 
